@@ -1,0 +1,134 @@
+"""The one ``Bus`` protocol every part of the hub talks to, and its value types.
+
+Two implementations honour it and are run through one contract suite
+(``tests/contract/test_bus_contract.py``): ``AmqpBus`` (RabbitMQ via pika; production, several
+machines) and ``EmbeddedBus`` (SQLite; the default on one machine).
+
+Topology (``namespace`` defaults to ``hub``; tests use a fresh one per test):
+
+    {ns}.dispatch  direct exchange, routing key = department  -> queue {ns}.dept.{department}
+    {ns}.events    topic exchange, routing key = leg event kind -> queue {ns}.status (tracker)
+    {ns}.retry     per-department delay tiers, dead-lettered back to the work queue
+    {ns}.dead      per-department parking lot {ns}.dept.{department}.dead (never expires)
+
+Guarantees: ``publish`` returns only once every message is durably accepted (confirmed); an
+unroutable message raises. ``consume`` hands each delivery to the handler and settles it by the
+returned ``Outcome`` (or the exception raised): ``Ack`` after the effect, ``Retry`` through the
+delay tiers, ``Dead`` to the parking lot with the reason. Delivery is at-least-once: handlers
+deduplicate by ``Message.id``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+ExchangeKind = Literal["dispatch", "events"]
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    routing_key: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message: Message
+    queue: str
+    attempt: int  # 1 on first delivery; counts redeliveries and delayed retries
+
+
+@dataclass(frozen=True)
+class Ack:
+    pass
+
+
+@dataclass(frozen=True)
+class Retry:
+    reason: str
+    delay_s: float | None = None  # None: the next tier of the department's retry policy
+
+
+@dataclass(frozen=True)
+class Dead:
+    reason: str
+    detail: str = ""
+
+
+Outcome = Ack | Retry | Dead
+Handler = Callable[[Delivery], Outcome]
+
+
+@dataclass(frozen=True)
+class RetryTiers:
+    """Delayed retry tiers and the delivery limit of one department's queue."""
+
+    tiers_s: tuple[float, ...] = (10.0, 60.0, 600.0, 3600.0)
+    delivery_limit: int = 20
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str  # the bus's handle for this dead letter (for show / replay / purge)
+    department: str
+    message: Message
+    reason: str
+    detail: str
+    attempts: int
+    dead_at: float  # unix time
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int
+    oldest_age_s: float | None
+
+
+class Bus(Protocol):
+    namespace: str
+
+    def declare(self, departments: Mapping[str, RetryTiers]) -> None:
+        """Create (idempotently) the exchanges and queues for these departments."""
+
+    def publish(self, exchange: ExchangeKind, messages: Sequence[Message]) -> None:
+        """Publish durably; returns once all are confirmed. Raises on unroutable or nack."""
+
+    def consume(
+        self,
+        queue: str,
+        handler: Handler,
+        *,
+        stop: threading.Event,
+        prefetch: int = 16,
+    ) -> None:
+        """Deliver messages of ``queue`` to ``handler`` until ``stop`` is set."""
+
+    def dead_letters(self, department: str | None = None) -> list[DeadLetter]: ...
+
+    def replay(self, dead_letter_ids: Sequence[str]) -> int:
+        """Send dead letters back through the normal path; returns how many were replayed."""
+
+    def purge_dead(self, dead_letter_ids: Sequence[str]) -> int: ...
+
+    def stats(self, queue: str) -> QueueStats: ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def dept_queue(namespace: str, department: str) -> str:
+    return f"{namespace}.dept.{department}"
+
+
+def dead_queue(namespace: str, department: str) -> str:
+    return f"{namespace}.dept.{department}.dead"
+
+
+def status_queue(namespace: str) -> str:
+    return f"{namespace}.status"

@@ -1,0 +1,114 @@
+"""Department configuration: ``config/departments/<name>.yaml``.
+
+A department is configuration, not code: its transport (discriminated by ``kind``), its
+declarative field mapping from the unified case, its code tables, retry tiers, rate limit and
+circuit breaker. Wire files (WSDL, file specs) are referenced by paths relative to the YAML file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.bus.base import RetryTiers
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryPolicy(_Model):
+    quick_attempts: int = Field(default=3, ge=1, le=10, description="in-process tries per delivery")
+    quick_wait_s: float = Field(default=0.2, ge=0, le=30)
+    tiers_s: tuple[float, ...] = (10.0, 60.0, 600.0, 3600.0)
+    delivery_limit: int = Field(default=20, ge=1, le=1000)
+
+    def tiers(self) -> RetryTiers:
+        return RetryTiers(tiers_s=self.tiers_s, delivery_limit=self.delivery_limit)
+
+
+class CircuitPolicy(_Model):
+    failures: int = Field(default=5, ge=1, description="consecutive transient failures to open")
+    probe_after_s: float = Field(default=15.0, gt=0)
+
+
+class SoapTransport(_Model):
+    kind: Literal["soap"]
+    wsdl: str = Field(description="path to the local WSDL, relative to the department YAML")
+    endpoint: str = Field(description="service address; overrides the WSDL's soap:address")
+    timeout_s: float = Field(default=10.0, gt=0, description="WSDL loading timeout")
+    operation_timeout_s: float = Field(default=30.0, gt=0)
+    username: str | None = None
+    password_env: str | None = Field(default=None, description="env var holding the password")
+    ca_bundle: str | None = None
+
+
+class SftpTransport(_Model):
+    kind: Literal["sftp"]
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str
+    key_file: str = Field(description="private key path (never committed) or env: name")
+    known_hosts: str = Field(description="file of pinned host keys (known_hosts format)")
+    inbox_dir: str = Field(default="inbox", description="where we upload batch files")
+    outbox_dir: str = Field(default="outbox", description="where the department leaves replies")
+    archive_dir: str = Field(default="archive")
+    encoding: str = Field(default="gb18030")
+    delimiter: str = Field(default="|")
+    timeout_s: float = Field(default=10.0, gt=0)
+    deadline_s: float = Field(default=60.0, gt=0)
+
+
+class RestTransport(_Model):
+    kind: Literal["rest"]
+    base_url: str
+    timeout_s: float = Field(default=10.0, gt=0)
+    token_env: str | None = Field(default=None, description="env var holding the bearer token")
+    callback_secret_env: str | None = Field(
+        default=None, description="env var holding the shared secret for signed callbacks"
+    )
+    ca_bundle: str | None = None
+
+
+Transport = Annotated[SoapTransport | SftpTransport | RestTransport, Field(discriminator="kind")]
+
+
+class Transform(_Model):
+    kind: Literal["code_table", "date", "upper", "strip", "constant", "gender_code"]
+    table: str | None = None  # code_table
+    format: str | None = None  # date: strftime format
+    value: str | None = None  # constant
+
+
+class FieldMap(_Model):
+    target: str = Field(min_length=1)
+    source: str | None = Field(default=None, description="dotted path in the unified case")
+    transforms: tuple[Transform, ...] = ()
+    required: bool = True
+    max_length: int | None = Field(default=None, ge=1)
+
+
+class Mapping(_Model):
+    fields: tuple[FieldMap, ...]
+
+    def source_paths(self) -> set[str]:
+        return {f.source for f in self.fields if f.source}
+
+
+class DepartmentConfig(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str = Field(description="the department's Chinese name, e.g. 人社")
+    transport: Transport
+    mapping: Mapping
+    code_tables: tuple[str, ...] = Field(default=(), description="names under config/codes/")
+    retry: RetryPolicy = RetryPolicy()
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    circuit: CircuitPolicy = CircuitPolicy()
+    source_file: Path | None = Field(default=None, exclude=True)
+
+    def resolve(self, relative: str) -> Path:
+        """A wire-file path from the YAML, resolved against the YAML's folder."""
+        base = self.source_file.parent if self.source_file else Path.cwd()
+        return (base / relative).resolve()
