@@ -54,9 +54,13 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value
 
 
-IdNumber = Annotated[str, AfterValidator(_id_number)]
-Phone = Annotated[str, AfterValidator(_phone)]
-VillageCode = Annotated[str, AfterValidator(_village_code)]
+IdNumber = Annotated[str, AfterValidator(_id_number), Field(json_schema_extra={
+    "pattern": r"^\d{17}[\dXx]$",
+    "description": "resident ID number (GB 11643), 18 characters with a valid check character"})]
+Phone = Annotated[str, AfterValidator(_phone), Field(json_schema_extra={
+    "pattern": _PHONE.pattern, "description": "mobile (11 digits) or fixed line with area code"})]
+VillageCode = Annotated[str, AfterValidator(_village_code), Field(json_schema_extra={
+    "pattern": r"^\d{12}$", "description": "12-digit village code (statistical division code)"})]
 AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
