@@ -132,3 +132,38 @@ def dead_queue(namespace: str, department: str) -> str:
 
 def status_queue(namespace: str) -> str:
     return f"{namespace}.status"
+
+
+# --- added for the bus implementations (issue 3) -------------------------------------------
+
+from hub.errors import PermanentError, TransientError  # noqa: E402 - appended section
+
+
+class UnroutableError(PermanentError):
+    """A published message matched no queue (AMQP basic.return / no embedded binding)."""
+
+    def __init__(self, message: str, *, message_ids: Sequence[str] = ()) -> None:
+        super().__init__(message, reason="unroutable")
+        self.message_ids = tuple(message_ids)
+
+
+class PublishFailed(TransientError):
+    """The bus did not confirm a publish (nack, lost connection, timeout); retry may succeed."""
+
+
+# Header names the buses add to messages on the wire; stripped before handlers see a Message.
+INTERNAL_HEADER_PREFIX = "x-hub-"
+
+
+def outcome_for_exception(exc: BaseException) -> Outcome:
+    """The fate of a message whose handler raised ``exc`` (the one place this is decided).
+
+    ``PermanentError`` (including ``MalformedMessage``) dead-letters at once with its reason;
+    ``TransientError`` and any other ``Exception`` retry later through the tiers, bounded by the
+    delivery limit.
+    """
+    if isinstance(exc, PermanentError):
+        return Dead(exc.reason, f"{type(exc).__name__}: {exc}"[:500])
+    if isinstance(exc, TransientError):
+        return Retry(f"{type(exc).__name__}: {exc}"[:500], exc.retry_after_s)
+    return Retry(f"unexpected {type(exc).__name__}: {exc}"[:500])

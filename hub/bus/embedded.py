@@ -1,0 +1,329 @@
+"""Embedded bus: the ``Bus`` protocol on one SQLite file (the default when no broker is set).
+
+Features: the same topology as RabbitMQ (``hub.bus.topology``), emulated in tables: dispatch
+routes by department to ``{ns}.dept.{dept}``, events route to ``{ns}.status``, a message that
+matches no queue raises ``UnroutableError`` (the routable ones of the batch are kept, as with
+RabbitMQ). Consumed messages are *leased* for ``lease_s`` seconds and the lease is renewed while
+the handler runs; a consumer that dies lets them come back once the lease runs out. ``Retry``
+makes the message invisible for the next tier's delay; past the tiers or the delivery limit it
+goes to the parking lot, as does ``Dead``, keeping the original message, reason, attempts, time.
+
+Guarantees: WAL + ``synchronous=FULL``: ``publish`` returns once committed to disk. Several
+processes on one machine may share the file (``busy_timeout`` serialises writers). At-least-once.
+
+Connection settings: ``path`` of the file, ``namespace``, ``lease_s``, ``poll_s`` (idle poll).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hub.bus.base import (
+    Ack,
+    DeadLetter,
+    Delivery,
+    ExchangeKind,
+    Handler,
+    Message,
+    Outcome,
+    QueueStats,
+    Retry,
+    RetryTiers,
+    UnroutableError,
+    outcome_for_exception,
+)
+from hub.bus.topology import STATUS_LANE, Lane, lanes
+from hub.errors import PermanentError, TransientError
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lanes (
+  queue TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL,
+  tiers TEXT NOT NULL, delivery_limit INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, msg_id TEXT NOT NULL,
+  routing_key TEXT NOT NULL, body BLOB NOT NULL, headers TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, tier INTEGER NOT NULL DEFAULT 0,
+  visible_at REAL NOT NULL, lease TEXT, enqueued_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at);
+CREATE TABLE IF NOT EXISTS dead (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, lane TEXT NOT NULL,
+  msg_id TEXT NOT NULL, routing_key TEXT NOT NULL, body BLOB NOT NULL, headers TEXT NOT NULL,
+  reason TEXT NOT NULL, detail TEXT NOT NULL, attempts INTEGER NOT NULL, dead_at REAL NOT NULL);
+"""
+
+
+class EmbeddedBus:
+    def __init__(
+        self, path: Path, namespace: str = "hub", *, lease_s: float = 30.0, poll_s: float = 0.05
+    ) -> None:
+        self.path = Path(path)
+        self.namespace = namespace
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db().executescript(_SCHEMA)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    def _tx(self) -> _Tx:
+        return _Tx(self._db())
+
+    def _lane(self, queue: str) -> Lane:
+        row = self._db().execute(
+            "SELECT namespace, name, tiers, delivery_limit FROM lanes WHERE queue=?", (queue,)
+        ).fetchone()
+        if row is None:
+            raise PermanentError(f"queue {queue!r} is not declared", reason="not_declared")
+        tiers = RetryTiers(tuple(json.loads(row[2])), int(row[3]))
+        return Lane(row[0], row[1], tiers)
+
+    def _lanes(self) -> list[Lane]:
+        rows = self._db().execute(
+            "SELECT queue FROM lanes WHERE namespace=? ORDER BY queue", (self.namespace,)
+        ).fetchall()
+        return [self._lane(r[0]) for r in rows]
+
+    # -- Bus ------------------------------------------------------------------------------
+    def declare(self, departments: Mapping[str, RetryTiers]) -> None:
+        with self._tx() as db:
+            for lane in lanes(self.namespace, departments):
+                db.execute(
+                    "INSERT INTO lanes VALUES (?,?,?,?,?) ON CONFLICT(queue) DO UPDATE SET "
+                    "tiers=excluded.tiers, delivery_limit=excluded.delivery_limit",
+                    (lane.queue, self.namespace, lane.name, json.dumps(lane.tiers.tiers_s),
+                     lane.tiers.delivery_limit),
+                )
+
+    def _route(self, exchange: ExchangeKind, routing_key: str) -> str | None:
+        if exchange == "events":
+            name = STATUS_LANE
+        elif routing_key == STATUS_LANE:
+            return None
+        else:
+            name = routing_key
+        queue = Lane(self.namespace, name, RetryTiers()).queue
+        row = self._db().execute("SELECT 1 FROM lanes WHERE queue=?", (queue,)).fetchone()
+        return queue if row else None
+
+    def publish(self, exchange: ExchangeKind, messages: Sequence[Message]) -> None:
+        unroutable: list[str] = []
+        now = time.time()
+        with self._tx() as db:
+            for m in messages:
+                queue = self._route(exchange, m.routing_key)
+                if queue is None:
+                    unroutable.append(m.id)
+                    continue
+                db.execute(
+                    "INSERT INTO messages (queue, msg_id, routing_key, body, headers, visible_at,"
+                    " enqueued_at) VALUES (?,?,?,?,?,?,?)",
+                    (queue, m.id, m.routing_key, m.body, json.dumps(dict(m.headers)), now, now),
+                )
+        if unroutable:
+            raise UnroutableError(
+                f"{len(unroutable)} message(s) to {self.namespace}.{exchange} matched no queue",
+                message_ids=unroutable,
+            )
+
+    def consume(
+        self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int = 16
+    ) -> None:
+        lane = self._lane(queue)
+        token = uuid.uuid4().hex
+        done = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(token, done), daemon=True)
+        renewer.start()
+        try:
+            while not stop.is_set():
+                rows = self._lease(queue, token, prefetch)
+                if not rows:
+                    stop.wait(self.poll_s)
+                    continue
+                for i, row in enumerate(rows):
+                    if stop.is_set():
+                        self._release([r[0] for r in rows[i:]], token)
+                        break
+                    self._handle(lane, token, row, handler)
+        finally:
+            done.set()
+            renewer.join(timeout=5)
+
+    def _lease(self, queue: str, token: str, limit: int) -> list[tuple[Any, ...]]:
+        now = time.time()
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT seq, msg_id, routing_key, body, headers, attempts, tier FROM messages "
+                "WHERE queue=? AND visible_at<=? ORDER BY seq LIMIT ?",
+                (queue, now, max(1, limit)),
+            ).fetchall()
+            db.executemany(
+                "UPDATE messages SET visible_at=?, lease=?, attempts=attempts+1 WHERE seq=?",
+                [(now + self.lease_s, token, r[0]) for r in rows],
+            )
+        # attempts as seen by the handler: this delivery included
+        return [(*r[:5], r[5] + 1, r[6]) for r in rows]
+
+    def _release(self, seqs: list[int], token: str) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE messages SET visible_at=?, lease=NULL, attempts=attempts-1 "
+                "WHERE seq=? AND lease=?",
+                [(time.time(), s, token) for s in seqs],
+            )
+
+    def _renew(self, token: str, done: threading.Event) -> None:
+        # Keeps our leases alive while a slow handler runs; stops when this process dies.
+        while not done.wait(min(self.lease_s / 3, 0.5)):
+            try:
+                with self._tx() as db:
+                    db.execute(
+                        "UPDATE messages SET visible_at=? WHERE lease=?",
+                        (time.time() + self.lease_s, token),
+                    )
+            except sqlite3.Error:
+                log.exception("embedded bus: lease renewal failed")
+        self.close()  # this thread's connection
+
+    def _handle(self, lane: Lane, token: str, row: tuple[Any, ...], handler: Handler) -> None:
+        seq, msg_id, rk, body, headers, attempts, tier = row
+        message = Message(msg_id, rk, bytes(body), json.loads(headers))
+        if attempts > lane.tiers.delivery_limit:
+            self._dead(seq, token, lane, message, "delivery_limit",
+                       f"delivered {attempts - 1} times", attempts - 1)
+            return
+        outcome: Outcome
+        try:
+            outcome = handler(Delivery(message, lane.queue, attempts))
+        except Exception as exc:
+            outcome = outcome_for_exception(exc)
+            if not isinstance(exc, TransientError | PermanentError):
+                log.exception("handler failed on message %s of %s", msg_id, lane.queue)
+        if isinstance(outcome, Ack):
+            with self._tx() as db:
+                db.execute("DELETE FROM messages WHERE seq=? AND lease=?", (seq, token))
+        elif isinstance(outcome, Retry):
+            plan = lane.next_retry(tier, outcome.delay_s)
+            if plan is None:
+                self._dead(seq, token, lane, message, "retries_exhausted", outcome.reason, attempts)
+                return
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE messages SET visible_at=?, tier=?, lease=NULL WHERE seq=? AND lease=?",
+                    (time.time() + plan[0], plan[1], seq, token),
+                )
+        else:
+            self._dead(seq, token, lane, message, outcome.reason, outcome.detail, attempts)
+
+    def _dead(self, seq: int, token: str, lane: Lane, m: Message, reason: str, detail: str,
+              attempts: int) -> None:
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM messages WHERE seq=? AND lease=?", (seq, token))
+            if cur.rowcount != 1:
+                return  # our lease ran out and another consumer owns the message now
+            db.execute(
+                "INSERT INTO dead (queue, lane, msg_id, routing_key, body, headers, reason, "
+                "detail, attempts, dead_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (lane.dead_queue, lane.name, m.id, m.routing_key, m.body,
+                 json.dumps(dict(m.headers)), reason, detail, attempts, time.time()),
+            )
+
+    def dead_letters(self, department: str | None = None) -> list[DeadLetter]:
+        queues = [ln.dead_queue for ln in self._lanes() if department in (None, ln.name)]
+        out: list[DeadLetter] = []
+        for q in queues:
+            for r in self._db().execute(
+                "SELECT id, lane, msg_id, routing_key, body, headers, reason, detail, attempts,"
+                " dead_at FROM dead WHERE queue=? ORDER BY id", (q,)
+            ):
+                msg = Message(r[2], r[3], bytes(r[4]), json.loads(r[5]))
+                out.append(DeadLetter(str(r[0]), r[1], msg, r[6], r[7], r[8], r[9]))
+        return out
+
+    def _own_dead(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        mine = {ln.dead_queue: ln for ln in self._lanes()}
+        rows = []
+        for i in ids:
+            if not str(i).isdigit():
+                continue
+            r = self._db().execute(
+                "SELECT id, queue, msg_id, routing_key, body, headers FROM dead WHERE id=?",
+                (int(i),),
+            ).fetchone()
+            if r is not None and r[1] in mine:
+                rows.append((*r, mine[r[1]]))
+        return rows
+
+    def replay(self, dead_letter_ids: Sequence[str]) -> int:
+        n = 0
+        now = time.time()
+        with self._tx() as db:
+            for dead_id, _q, msg_id, rk, body, headers, lane in self._own_dead(dead_letter_ids):
+                db.execute(
+                    "INSERT INTO messages (queue, msg_id, routing_key, body, headers, visible_at,"
+                    " enqueued_at) VALUES (?,?,?,?,?,?,?)",
+                    (lane.queue, msg_id, rk, body, headers, now, now),
+                )
+                n += db.execute("DELETE FROM dead WHERE id=?", (dead_id,)).rowcount
+        return n
+
+    def purge_dead(self, dead_letter_ids: Sequence[str]) -> int:
+        n = 0
+        with self._tx() as db:
+            for row in self._own_dead(dead_letter_ids):
+                n += db.execute("DELETE FROM dead WHERE id=?", (row[0],)).rowcount
+        return n
+
+    def stats(self, queue: str) -> QueueStats:
+        table, col = ("dead", "dead_at") if queue.endswith(".dead") else ("messages",
+                                                                          "enqueued_at")
+        depth, oldest = self._db().execute(
+            f"SELECT count(*), min({col}) FROM {table} WHERE queue=?",  # noqa: S608 - fixed names
+            (queue,),
+        ).fetchone()
+        return QueueStats(int(depth), None if oldest is None else max(0.0, time.time() - oldest))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._db().execute("SELECT 1").fetchone() == (1,))
+        except sqlite3.Error:
+            return False
+
+    def close(self) -> None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` .. ``COMMIT`` (rollback on error): one writer at a time, no upgrades."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
