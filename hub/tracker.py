@@ -1,0 +1,52 @@
+"""The status tracker: applies leg events from ``hub.events`` to the store.
+
+Each event goes through the leg state machine inside one store transaction (dedupe by event id,
+transition check, case status, audit entry, village feed). An event that does not fit the state
+machine is refused and recorded by the store, then acknowledged: it is evidence, not a retry
+candidate. A body that is not a leg event is dead-lettered as ``malformed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from hub.bus.base import Ack, Delivery, Outcome
+from hub.errors import MalformedMessage, TransientError
+from hub.models import LegEvent
+from hub.store.base import ApplyResult, Store
+
+log = logging.getLogger("hub.tracker")
+
+TrackerHook = Callable[[LegEvent, ApplyResult], None]
+
+
+class StatusTracker:
+    def __init__(self, store: Store, hook: TrackerHook | None = None) -> None:
+        self.store = store
+        self._hook = hook
+
+    def handle(self, delivery: Delivery) -> Outcome:
+        try:
+            event = LegEvent.model_validate_json(delivery.message.body)
+        except ValidationError as exc:
+            raise MalformedMessage(f"not a valid leg event: {exc.error_count()} error(s)") from exc
+        try:
+            result = self.store.apply_leg_event(event)
+        except TransientError:
+            raise
+        except Exception as exc:  # a database hiccup: retry later, never lose the event
+            raise TransientError(f"store unavailable: {type(exc).__name__}") from exc
+        if result.refused_reason:
+            log.warning("refused leg event", extra={"case_id": str(event.case_id),
+                                                    "leg_id": event.leg_id,
+                                                    "event": event.kind.value,
+                                                    "reason": result.refused_reason})
+        if self._hook is not None:
+            try:
+                self._hook(event, result)
+            except Exception:  # noqa: BLE001 - a hook never loses a message
+                log.exception("tracker hook failed")
+        return Ack()
