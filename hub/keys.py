@@ -45,6 +45,23 @@ def _problem(where: str, message: str) -> ConfigError:
     return ConfigError([Problem(where, "keys.invalid", message)])
 
 
+class _Secret:
+    """Key bytes that print as ``<redacted>`` even in tracebacks with locals or ``vars()``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
 class KeyRing:
     """AES-256 keys by id; ``active_id`` encrypts new blobs, every key still decrypts."""
 
@@ -57,7 +74,7 @@ class KeyRing:
         if active_id not in keys:
             raise _problem("key ring", f"active key {active_id!r} is not in the ring "
                                        f"(known: {sorted(keys)})")
-        self.__keys = dict(keys)  # name-mangled: keeps casual introspection away from the bytes
+        self.__keys = {k: _Secret(v) for k, v in keys.items()}
         self.active_id = active_id
 
     def ids(self) -> list[str]:
@@ -69,13 +86,13 @@ class KeyRing:
     def aead(self, key_id: str) -> AESGCM:
         """The cipher for ``key_id``; an unknown id is a permanent error naming only the id."""
         try:
-            return AESGCM(self.__keys[key_id])
+            return AESGCM(self.__keys[key_id].reveal())
         except KeyError:
             raise PermanentError(f"blob key {key_id!r} is not in the key ring",
                                  reason="unknown_key") from None
 
     def with_key(self, key_id: str, key: bytes, *, active: bool = False) -> KeyRing:
-        keys = dict(self.__keys)
+        keys = {k: v.reveal() for k, v in self.__keys.items()}
         keys[key_id] = key
         return KeyRing(keys, key_id if active else self.active_id)
 
