@@ -116,3 +116,64 @@ def test_an_unknown_key_id_is_a_permanent_error_naming_only_the_id() -> None:
     with pytest.raises(PermanentError) as caught:
         ring.aead("missing")
     assert caught.value.reason == "unknown_key" and "missing" in str(caught.value)
+
+
+# --- hub keys list / rotate -------------------------------------------------------------------
+
+def hub_keys(*argv: str) -> int:
+    """Run ``hub keys ...`` through its own parser (the same register() main uses)."""
+    import argparse
+
+    from hub.cli import keys as keys_cmd
+
+    parser = argparse.ArgumentParser(prog="hub")
+    keys_cmd.register(parser.add_subparsers())
+    args = parser.parse_args(["keys", *argv])
+    return int(args.func(args))
+
+
+def test_rotate_new_re_encrypts_every_blob_and_old_blobs_stay_readable(
+        hub_data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    from hub.blobs import open_blob_store
+
+    for var in ("HUB_BLOB_KEYS", "HUB_BLOB_KEY", "HUB_BLOB_ACTIVE_KEY", "HUB_BLOB_KEY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    # given three blobs under the first key
+    store = open_blob_store(Settings(data_dir=hub_data_dir))
+    old_key = store.keyring.active_id
+    blobs = []
+    for n in range(3):
+        data = f"document {n}".encode() * 100
+        w = store.writer("scan", 10**6)
+        w.write(data)
+        blobs.append((w.commit(hashlib.sha256(data).hexdigest()), data))
+    # when the operator rotates to a new key
+    assert hub_keys("rotate", "--new", "--background", "--pause", "0") == 0
+    out = capsys.readouterr().out
+    assert "rotated 3, already current 0" in out
+    # then every blob is under the new key and reads back unchanged
+    after = open_blob_store(Settings(data_dir=hub_data_dir))
+    assert after.keyring.active_id != old_key and old_key in after.keyring
+    for info, data in blobs:
+        assert after.key_id_of(info.id) == after.keyring.active_id
+        assert b"".join(after.open(info.id, info.sha256)) == data
+    # and a second run has nothing left to do; list shows counts per key, never key material
+    assert hub_keys("rotate") == 0
+    assert "rotated 0, already current 3" in capsys.readouterr().out
+    assert hub_keys("list") == 0
+    listing = capsys.readouterr().out
+    assert f"{after.keyring.active_id}" in listing and "3 blobs (active)" in listing
+    assert f"{old_key}" in listing and "0 blobs" in listing
+    for key_file in (hub_data_dir / "keys").glob("*.key"):
+        assert key_file.read_text().strip() not in listing + out
+
+
+def test_rotate_new_refuses_when_the_environment_pins_the_active_key(
+        hub_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_BLOB_KEYS", f"a:{b64(secrets.token_bytes(32))}")
+    monkeypatch.setenv("HUB_BLOB_ACTIVE_KEY", "a")
+    with pytest.raises(ConfigError, match="pinned"):
+        hub_keys("rotate", "--new")
