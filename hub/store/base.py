@@ -1,0 +1,192 @@
+"""The case store interface (``Store``) and the rows it returns.
+
+Guarantees every implementation gives:
+
+* ``create_case`` writes the case, its legs, one outbox row per leg, the audit entry and the feed
+  entry in ONE transaction; the same case id with the same body hash answers the same result,
+  with a different hash it answers ``conflict``.
+* ``apply_leg_event`` deduplicates by ``event_id``, checks the state machine in ``hub.status``,
+  and records a refused event in the audit log without touching the leg.
+* Every audit entry carries ``prev_hash`` and ``hash = auditchain.entry_hash(prev_hash, entry)``;
+  appends are serialised so the chain has no forks, also with several hub instances.
+* Terminal tokens are stored only as SHA-256 hashes.
+* Store errors surface as ``hub.errors.TransientError`` (database unreachable, busy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hub.auditchain import ChainedEntry
+from hub.models import Case, LegEvent, LegMessage, LegState
+from hub.outbox import OutboxRow
+from hub.status import CaseStatus
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    created: bool
+    conflict: bool
+    tracking_code: str | None
+    status: CaseStatus | None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: bool
+    duplicate: bool = False
+    refused_reason: str | None = None
+    leg_state: LegState | None = None
+    case_status: CaseStatus | None = None
+
+
+@dataclass(frozen=True)
+class SupplementResult:
+    applied: bool
+    refused_reason: str | None = None
+    leg_state: LegState | None = None
+
+
+@dataclass(frozen=True)
+class LegRow:
+    leg_id: str
+    case_id: uuid.UUID
+    department: str
+    state: LegState
+    receipt: str | None
+    detail: str | None
+    missing_materials: tuple[str, ...]
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case_id: uuid.UUID
+    tracking_code: str
+    village: str
+    item_code: str
+    status: CaseStatus
+    settled: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    case: Case
+    legs: tuple[LegRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class CasePage:
+    items: list[CaseRow]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    id: str
+    village: str
+    terminal_id: str
+    kind: str
+    media_type: str
+    size: int
+    sha256: str
+    key_id: str
+    created_at: dt.datetime
+    case_id: uuid.UUID | None = None
+    deleted_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Terminal:
+    id: str
+    village: str
+    name: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    seq: int
+    village: str
+    case_id: uuid.UUID
+    event: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    case_id: str | None
+    kind: str
+    entry: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """The one case-store interface (SQLite and PostgreSQL implement it in ``hub.store.sql``)."""
+
+    # cases and legs
+    def create_case(self, case: Case, legs: Sequence[LegMessage], body_hash: str) -> CreateResult:
+        ...
+
+    def get_case(self, case_id: uuid.UUID) -> CaseRow | None: ...
+
+    def list_cases(self, village: str, *, status: CaseStatus | None = None,
+                   since: dt.datetime | None = None, cursor: str | None = None,
+                   limit: int = 50) -> CasePage:
+        """Cases of one village, oldest change first; ``cursor`` is opaque (from ``next_cursor``).
+
+        Raises ValueError on a cursor this store did not issue."""
+
+    def apply_leg_event(self, event: LegEvent) -> ApplyResult: ...
+
+    def add_supplement(self, case_id: uuid.UUID, department: str,
+                       message: LegMessage) -> SupplementResult: ...
+
+    # outbox (hub.outbox.OutboxSource)
+    def pending_outbox(self, limit: int) -> list[OutboxRow]: ...
+
+    def mark_outbox_sent(self, ids: Sequence[int]) -> None: ...
+
+    # attachments
+    def record_attachment(self, row: AttachmentRow) -> None: ...
+
+    def get_attachments(self, ids: Sequence[str]) -> dict[str, AttachmentRow]: ...
+
+    def list_attachments(self, *, include_deleted: bool = False) -> list[AttachmentRow]: ...
+
+    def mark_attachment_deleted(self, attachment_id: str, *, reason: str) -> bool: ...
+
+    # terminals
+    def add_terminal(self, village: str, name: str) -> tuple[str, str]:
+        """Returns (terminal id, token). The token is shown once and stored only as a hash."""
+
+    def authenticate(self, token: str) -> Terminal | None: ...
+
+    def list_terminals(self) -> list[Terminal]: ...
+
+    def revoke_terminal(self, terminal_id: str) -> bool: ...
+
+    # feed, audit, figures
+    def feed_since(self, village: str, after_seq: int, limit: int = 100) -> list[FeedEvent]: ...
+
+    def append_audit(self, kind: str, case_id: str | None, data: Mapping[str, Any]) -> int: ...
+
+    def audit_entries(self, since_seq: int | None = None) -> Iterator[ChainedEntry]: ...
+
+    def case_history(self, case_id: uuid.UUID) -> list[AuditRecord]: ...
+
+    def outbox_pending_count(self) -> int: ...
+
+    def leg_counts(self) -> dict[str, dict[str, int]]: ...
+
+    def unsettled_case_count(self) -> int: ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,258 @@
+"""The SQL case store: one SQLAlchemy Core implementation for SQLite and PostgreSQL.
+
+Cases, legs and the transactional outbox live here; terminals, attachments, the feed, audit
+reads and figures are in ``hub.store.sql_more`` (a mixin). Every write runs in a ``WriteTx``
+(see ``hub.store.tx``): serialised, audited, and fed to ``/v1/events`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+
+from hub.models import Case, LegEvent, LegEventKind, LegMessage, LegState
+from hub.outbox import OutboxRow
+from hub.status import LEG_LABELS, CaseStatus, all_settled, derive_case_status, next_state
+from hub.status import refusal_reason as _refusal
+from hub.store import schema as t
+from hub.store.base import ApplyResult, CasePage, CaseRow, CreateResult, SupplementResult
+from hub.store.engine import guard, make_engine, readonly
+from hub.store.migrations import migrate
+from hub.store.rows import case_row, decode_cursor, encode_cursor, leg_row, tracking_code
+from hub.store.sql_more import SqlMoreMixin
+from hub.store.tx import WriteTx, dt_to_us, dumps
+
+
+class SqlStore(SqlMoreMixin):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._ro = readonly(engine)
+        with guard("migration"):
+            migrate(engine)
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[WriteTx]:
+        with guard(what), self._engine.begin() as conn:
+            yield WriteTx(conn)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # ---- cases -------------------------------------------------------------------------------
+    def create_case(self, case: Case, legs: Sequence[LegMessage], body_hash: str) -> CreateResult:
+        cid = str(case.case_id)
+        with self._write("create_case") as tx:
+            old = tx.conn.execute(select(t.cases.c.body_hash, t.cases.c.tracking_code,
+                                         t.cases.c.status).where(t.cases.c.case_id == cid)
+                                  ).one_or_none()
+            if old is not None:
+                same = old.body_hash == body_hash
+                return CreateResult(created=False, conflict=not same,
+                                    tracking_code=old.tracking_code if same else None,
+                                    status=CaseStatus(old.status) if same else None)
+            code = tracking_code(case.case_id)
+            village = case.origin.village_code
+            status = derive_case_status([LegState.PENDING] * len(legs))
+            tx.conn.execute(insert(t.cases).values(
+                case_id=cid, tracking_code=code, village=village, item_code=case.item_code,
+                status=status.value, settled=False, body_hash=body_hash,
+                case_json=case.model_dump_json(), created_us=tx.now_us, updated_us=tx.now_us))
+            for leg in legs:
+                tx.conn.execute(insert(t.legs).values(
+                    leg_id=leg.leg_id, case_id=cid, department=leg.department,
+                    state=LegState.PENDING.value, missing_materials="[]", updated_us=tx.now_us))
+                self._outbox_insert(tx, leg)
+            self._link_attachments(tx, cid, [a.id for a in case.attachments])
+            tx.audit("case_created", cid, {
+                "item_code": case.item_code, "village": village, "tracking_code": code,
+                "body_hash": body_hash, "terminal_id": case.origin.terminal_id,
+                "legs": [g.leg_id for g in legs],
+                "attachments": [{"id": a.id, "sha256": a.sha256} for a in case.attachments]})
+            tx.feed(village, cid, {"type": "case_created", "case_id": cid, "tracking_code": code,
+                                   "item_code": case.item_code, "case_status": status.value,
+                                   "case_status_label": status.label, "settled": False})
+            return CreateResult(created=True, conflict=False, tracking_code=code, status=status)
+
+    def get_case(self, case_id: uuid.UUID) -> CaseRow | None:
+        with guard("get_case"), self._ro.connect() as conn:
+            r = conn.execute(select(t.cases).where(t.cases.c.case_id == str(case_id))
+                             ).one_or_none()
+            if r is None:
+                return None
+            legs = conn.execute(select(t.legs).where(t.legs.c.case_id == r.case_id)).all()
+            return case_row(r, [leg_row(g) for g in legs])
+
+    def list_cases(self, village: str, *, status: CaseStatus | None = None,
+                   since: dt.datetime | None = None, cursor: str | None = None,
+                   limit: int = 50) -> CasePage:
+        c = t.cases.c
+        q = select(t.cases).where(c.village == village)
+        if status is not None:
+            q = q.where(c.status == status.value)
+        if since is not None:
+            q = q.where(c.updated_us >= dt_to_us(since))
+        if cursor:
+            us, cid = decode_cursor(cursor)
+            q = q.where(or_(c.updated_us > us, and_(c.updated_us == us, c.case_id > cid)))
+        limit = max(1, min(limit, 500))
+        q = q.order_by(c.updated_us, c.case_id).limit(limit + 1)
+        with guard("list_cases"), self._ro.connect() as conn:
+            rows = conn.execute(q).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            ids = [r.case_id for r in rows]
+            legs: dict[str, list[Any]] = {i: [] for i in ids}
+            if ids:
+                for g in conn.execute(select(t.legs).where(t.legs.c.case_id.in_(ids))):
+                    legs[g.case_id].append(leg_row(g))
+        items = [case_row(r, legs[r.case_id]) for r in rows]
+        nxt = encode_cursor(rows[-1].updated_us, rows[-1].case_id) if more and rows else None
+        return CasePage(items=items, next_cursor=nxt)
+
+    # ---- leg events --------------------------------------------------------------------------
+    def apply_leg_event(self, event: LegEvent) -> ApplyResult:
+        cid = str(event.case_id)
+        with self._write("apply_leg_event") as tx:
+            seen = tx.conn.execute(select(t.processed_events.c.event_id).where(
+                t.processed_events.c.event_id == event.event_id)).one_or_none()
+            if seen is not None:
+                return ApplyResult(applied=False, duplicate=True)
+            leg = tx.conn.execute(select(t.legs).where(t.legs.c.leg_id == event.leg_id)
+                                  ).one_or_none()
+            if leg is None or leg.case_id != cid or leg.department != event.department:
+                return self._refuse(tx, event, "unknown leg for this case and department", None)
+            current = LegState(leg.state)
+            new = next_state(current, event.kind)
+            if new is None:
+                return self._refuse(tx, event, _refusal(current, event.kind), current)
+            missing = (event.missing_materials if event.kind is LegEventKind.NEEDS_MATERIALS
+                       else json.loads(leg.missing_materials or "[]")
+                       if new is LegState.NEEDS_MATERIALS else [])
+            tx.conn.execute(update(t.legs).where(t.legs.c.leg_id == event.leg_id).values(
+                state=new.value, receipt=event.receipt or leg.receipt,
+                detail=event.detail if event.detail is not None else leg.detail,
+                missing_materials=dumps(list(missing)), updated_us=tx.now_us))
+            tx.conn.execute(insert(t.processed_events).values(
+                event_id=event.event_id, case_id=cid, applied=True, at_us=tx.now_us))
+            status = self._after_leg_change(tx, cid, "leg_event", {
+                "event_id": event.event_id, "leg_id": event.leg_id,
+                "department": event.department, "event": event.kind.value,
+                "from": current.value, "to": new.value, "receipt": event.receipt,
+                "detail": event.detail, "missing_materials": list(event.missing_materials)},
+                department=event.department, state=new, missing=list(missing))
+            return ApplyResult(applied=True, leg_state=new, case_status=status)
+
+    def _refuse(self, tx: WriteTx, event: LegEvent, reason: str,
+                current: LegState | None) -> ApplyResult:
+        cid = str(event.case_id)
+        tx.conn.execute(insert(t.processed_events).values(
+            event_id=event.event_id, case_id=cid, applied=False, reason=reason, at_us=tx.now_us))
+        tx.audit("leg_event_refused", cid, {
+            "event_id": event.event_id, "leg_id": event.leg_id, "department": event.department,
+            "event": event.kind.value, "state": current.value if current else None,
+            "reason": reason})
+        return ApplyResult(applied=False, refused_reason=reason, leg_state=current)
+
+    def _after_leg_change(self, tx: WriteTx, cid: str, kind: str, audit: dict[str, Any], *,
+                          department: str, state: LegState, missing: list[str]) -> CaseStatus:
+        """Re-derive the case status, then audit and feed the change (same transaction)."""
+        states = [LegState(s) for s in tx.conn.execute(
+            select(t.legs.c.state).where(t.legs.c.case_id == cid)).scalars()]
+        status, settled = derive_case_status(states), all_settled(states)
+        case = tx.conn.execute(select(t.cases.c.village, t.cases.c.tracking_code)
+                               .where(t.cases.c.case_id == cid)).one()
+        tx.conn.execute(update(t.cases).where(t.cases.c.case_id == cid).values(
+            status=status.value, settled=settled, updated_us=tx.now_us))
+        tx.audit(kind, cid, {**audit, "case_status": status.value})
+        tx.feed(case.village, cid, {
+            "type": "leg", "case_id": cid, "tracking_code": case.tracking_code,
+            "department": department, "state": state.value, "state_label": LEG_LABELS[state],
+            "missing_materials": missing, "case_status": status.value,
+            "case_status_label": status.label, "settled": settled})
+        return status
+
+    def add_supplement(self, case_id: uuid.UUID, department: str,
+                       message: LegMessage) -> SupplementResult:
+        cid = str(case_id)
+        with self._write("add_supplement") as tx:
+            leg = tx.conn.execute(select(t.legs).where(
+                t.legs.c.case_id == cid, t.legs.c.department == department)).one_or_none()
+            if leg is None:
+                return SupplementResult(applied=False, refused_reason="no such leg")
+            current = LegState(leg.state)
+            if current is not LegState.NEEDS_MATERIALS:
+                return SupplementResult(applied=False, leg_state=current,
+                                        refused_reason=_refusal(current,
+                                                                LegEventKind.RESUBMITTED))
+            tx.conn.execute(update(t.legs).where(t.legs.c.leg_id == leg.leg_id).values(
+                state=LegState.RESUBMITTED.value, missing_materials="[]",
+                updated_us=tx.now_us))
+            self._outbox_insert(tx, message)
+            self._link_attachments(tx, cid, [a.id for a in message.attachments])
+            self._after_leg_change(tx, cid, "supplement", {
+                "leg_id": leg.leg_id, "department": department, "message_id": message.message_id,
+                "from": current.value, "to": LegState.RESUBMITTED.value,
+                "attachments": [{"id": a.id, "sha256": a.sha256} for a in message.attachments]},
+                department=department, state=LegState.RESUBMITTED, missing=[])
+            return SupplementResult(applied=True, leg_state=LegState.RESUBMITTED)
+
+    # ---- outbox ------------------------------------------------------------------------------
+    @staticmethod
+    def _outbox_insert(tx: WriteTx, leg: LegMessage) -> None:
+        tx.conn.execute(insert(t.outbox).values(
+            exchange="dispatch", routing_key=leg.department, message_id=leg.message_id,
+            body=leg.model_dump_json().encode(), leg_id=leg.leg_id, kind=leg.kind,
+            headers=dumps({"case_id": str(leg.case_id), "leg_id": leg.leg_id, "kind": leg.kind}),
+            created_us=tx.now_us))
+
+    @staticmethod
+    def _link_attachments(tx: WriteTx, cid: str, ids: Sequence[str]) -> None:
+        if ids:
+            tx.conn.execute(update(t.attachments).where(t.attachments.c.id.in_(list(ids)))
+                            .values(case_id=cid))
+
+    def pending_outbox(self, limit: int) -> list[OutboxRow]:
+        o = t.outbox.c
+        with guard("pending_outbox"), self._ro.connect() as conn:
+            rows = conn.execute(select(t.outbox).where(o.sent_us.is_(None))
+                                .order_by(o.id).limit(limit)).all()
+        return [OutboxRow(id=r.id, exchange=r.exchange, routing_key=r.routing_key,
+                          message_id=r.message_id, body=bytes(r.body),
+                          headers=json.loads(r.headers)) for r in rows]
+
+    def mark_outbox_sent(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        o = t.outbox.c
+        with self._write("mark_outbox_sent") as tx:
+            rows = tx.conn.execute(select(o.id, o.leg_id, o.kind, o.exchange).where(
+                o.id.in_(list(ids)), o.sent_us.is_(None))).all()
+            tx.conn.execute(update(t.outbox).where(o.id.in_([r.id for r in rows]))
+                            .values(sent_us=tx.now_us))
+            for r in rows:
+                if r.exchange != "dispatch" or r.kind != "submit" or not r.leg_id:
+                    continue
+                leg = tx.conn.execute(select(t.legs).where(t.legs.c.leg_id == r.leg_id)).one()
+                if leg.state != LegState.PENDING.value:
+                    continue  # a fast worker already reported further progress
+                tx.conn.execute(update(t.legs).where(t.legs.c.leg_id == r.leg_id).values(
+                    state=LegState.DISPATCHED.value, updated_us=tx.now_us))
+                self._after_leg_change(tx, leg.case_id, "leg_dispatched", {
+                    "leg_id": leg.leg_id, "department": leg.department, "outbox_id": r.id,
+                    "from": LegState.PENDING.value, "to": LegState.DISPATCHED.value},
+                    department=leg.department, state=LegState.DISPATCHED, missing=[])
+
+    def outbox_pending_count(self) -> int:
+        with guard("outbox_pending_count"), self._ro.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.outbox)
+                                    .where(t.outbox.c.sent_us.is_(None))).scalar_one())
+
+
+def open_sql_store(dsn: str) -> SqlStore:
+    return SqlStore(make_engine(dsn))

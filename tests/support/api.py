@@ -1,0 +1,132 @@
+"""Helpers for store and API tests: stores on both databases, sample cases, a live API server."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hub.config import HubConfig
+from hub.errors import ConfigError
+from hub.models import Case, LegEvent, LegEventKind, utcnow
+from hub.router import route
+from hub.samples import sample_case
+from hub.store import Store, open_store
+from hub.store.base import CreateResult
+from tests.support.config import CONFIG_DIR, shipped_config
+from tests.support.services import free_port
+
+VILLAGE_A = "513401101201"  # 河西镇民主村
+VILLAGE_B = "513401102201"  # 高山乡云峰村
+
+_CFG: HubConfig | None = None
+
+
+def config() -> HubConfig:
+    global _CFG
+    if _CFG is None:
+        try:
+            _CFG = shipped_config()
+        except ConfigError:
+            _CFG = _standin_config()
+    return _CFG
+
+
+def _standin_config() -> HubConfig:
+    """Used only while the department YAMLs are not in the tree yet: the shipped catalogue and
+    code tables with three minimal REST departments."""
+    from hub.catalogue import Catalogue
+    from hub.codetables import load_code_tables
+    from hub.configfile import load_model
+    from hub.departments import DepartmentConfig
+
+    depts = {}
+    for name in ("social_security", "medical_insurance", "civil_affairs"):
+        depts[name] = DepartmentConfig.model_validate({
+            "name": name, "title": name,
+            "transport": {"kind": "rest", "base_url": "http://127.0.0.1:9"},
+            "mapping": {"fields": [{"target": "id", "source": "case_id"},
+                                   {"target": "name", "source": "applicant.name"}]}})
+    return HubConfig(config_dir=CONFIG_DIR, departments=depts,
+                     catalogue=load_model(CONFIG_DIR / "catalogue.yaml", Catalogue),
+                     code_tables=load_code_tables(CONFIG_DIR / "codes"))
+
+
+def store_for(kind: str, tmp_path: Path, pg_dsn: str | None) -> Store:
+    if kind == "sqlite":
+        return open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    assert pg_dsn is not None
+    return open_store(pg_dsn)
+
+
+def raw_case(item_code: str = "BIRTH", village: str = VILLAGE_A, *, seed: int | None = None,
+             attachment_ids: list[str] | None = None) -> dict[str, Any]:
+    """A JSON-ready valid case; ``attachment_ids`` replace the sample's random ids in order."""
+    cfg = config()
+    item = cfg.catalogue.get(item_code)
+    assert item is not None
+    ids = iter(attachment_ids or [])
+    body, _files = sample_case(cfg, item, village_code=village,
+                               rng=random.Random(seed) if seed is not None else None,
+                               upload=(lambda f: next(ids)) if attachment_ids else None)
+    return body
+
+
+def body_hash(case: Case) -> str:
+    return hashlib.sha256(case.model_dump_json().encode()).hexdigest()
+
+
+def submit(store: Store, item_code: str = "BIRTH", village: str = VILLAGE_A
+           ) -> tuple[Case, CreateResult]:
+    case = Case.model_validate(raw_case(item_code, village))
+    legs = route(case, config())
+    return case, store.create_case(case, legs, body_hash(case))
+
+
+def event(case: Case, department: str, kind: LegEventKind, *, event_id: str | None = None,
+          missing: list[str] | None = None, receipt: str | None = None) -> LegEvent:
+    return LegEvent(event_id=event_id or uuid.uuid4().hex, case_id=case.case_id,
+                    leg_id=f"{case.case_id}:{department}", department=department, kind=kind,
+                    receipt=receipt, missing_materials=missing or [], at=utcnow())
+
+
+class LiveServer:
+    """uvicorn serving an ASGI app on a free loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                             lifespan="off")
+        self.server = uvicorn.Server(cfg)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[LiveServer]:
+    srv = LiveServer(app)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

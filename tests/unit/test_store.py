@@ -1,0 +1,274 @@
+"""The case store, run identically against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from hub import auditchain
+from hub.models import Case, LegEventKind, LegMessage, LegState
+from hub.router import route, supplement
+from hub.status import CaseStatus
+from hub.store import Store
+from hub.store.engine import normalise_dsn
+from tests.support.api import (
+    VILLAGE_A,
+    VILLAGE_B,
+    body_hash,
+    config,
+    event,
+    raw_case,
+    store_for,
+    submit,
+)
+
+K = LegEventKind
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def dsn(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if store_kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_dsn"))
+
+
+@pytest.fixture
+def store(store_kind: str, dsn: str, tmp_path: Path) -> Iterator[Store]:
+    from hub.store import open_store
+
+    s = open_store(dsn)
+    yield s
+    s.close()
+
+
+def raw_sql(dsn: str, sql: str) -> list[tuple[object, ...]]:
+    engine = create_engine(normalise_dsn(dsn))
+    try:
+        with engine.begin() as conn:
+            res = conn.execute(text(sql))
+            return [tuple(r) for r in res] if res.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def test_create_case_writes_case_legs_outbox_audit_and_feed_together(store: Store) -> None:
+    case, result = submit(store, "BIRTH")
+    assert result.created and not result.conflict and result.tracking_code
+    row = store.get_case(case.case_id)
+    assert row is not None and row.village == VILLAGE_A and row.status is CaseStatus.RECEIVED
+    assert {g.department: g.state for g in row.legs} == {
+        "civil_affairs": LegState.PENDING, "medical_insurance": LegState.PENDING}
+    pending = store.pending_outbox(10)
+    assert sorted(r.routing_key for r in pending) == ["civil_affairs", "medical_insurance"]
+    msg = LegMessage.model_validate_json(pending[0].body)
+    assert msg.case_id == case.case_id and msg.kind == "submit"
+    assert [f.event["type"] for f in store.feed_since(VILLAGE_A, 0)] == ["case_created"]
+    assert store.feed_since(VILLAGE_B, 0) == []
+    assert [h.kind for h in store.case_history(case.case_id)] == ["case_created"]
+    assert store.unsettled_case_count() == 1 and store.outbox_pending_count() == 2
+
+
+def test_same_case_same_body_is_idempotent_and_different_body_conflicts(store: Store) -> None:
+    case, first = submit(store)
+    legs = route(case, config())
+    again = store.create_case(case, legs, body_hash(case))
+    assert not again.created and not again.conflict
+    assert again.tracking_code == first.tracking_code
+    changed = store.create_case(case, legs, "f" * 64)
+    assert changed.conflict and not changed.created
+    assert store.outbox_pending_count() == 2  # nothing stored twice
+
+
+def test_relay_mark_moves_dispatch_legs_to_dispatched(store: Store) -> None:
+    case, _ = submit(store)
+    rows = store.pending_outbox(10)
+    store.mark_outbox_sent([r.id for r in rows])
+    store.mark_outbox_sent([r.id for r in rows])  # a repeated mark changes nothing
+    row = store.get_case(case.case_id)
+    assert row is not None
+    assert {g.state for g in row.legs} == {LegState.DISPATCHED}
+    assert store.pending_outbox(10) == [] and store.outbox_pending_count() == 0
+    kinds = [h.kind for h in store.case_history(case.case_id)]
+    assert kinds.count("leg_dispatched") == 2
+
+
+def test_events_drive_the_legs_and_the_case_status(store: Store) -> None:
+    case, _ = submit(store)
+    ca, mi = "civil_affairs", "medical_insurance"
+    for dept in (ca, mi):
+        assert store.apply_leg_event(event(case, dept, K.SUBMITTED, receipt="R1")).applied
+    assert store.apply_leg_event(event(case, ca, K.APPROVED)).case_status is \
+        CaseStatus.IN_PROGRESS
+    result = store.apply_leg_event(event(case, mi, K.NEEDS_MATERIALS, missing=["id_card"]))
+    assert result.applied and result.case_status is CaseStatus.WAITING_MATERIALS
+    row = store.get_case(case.case_id)
+    assert row is not None
+    leg = {g.department: g for g in row.legs}[mi]
+    assert leg.missing_materials == ("id_card",) and leg.receipt == "R1"
+    assert store.apply_leg_event(event(case, mi, K.REJECTED)).case_status is \
+        CaseStatus.PARTLY_APPROVED
+    row = store.get_case(case.case_id)
+    assert row is not None and row.settled and store.unsettled_case_count() == 0
+    feed = store.feed_since(VILLAGE_A, 0)
+    assert feed[-1].event["case_status"] == "partly_approved"
+    assert [f.seq for f in feed] == sorted(f.seq for f in feed)
+
+
+def test_duplicate_event_is_applied_once(store: Store) -> None:
+    case, _ = submit(store)
+    ev = event(case, "civil_affairs", K.SUBMITTED, event_id="ev-1")
+    assert store.apply_leg_event(ev).applied
+    again = store.apply_leg_event(ev)
+    assert again.duplicate and not again.applied
+    assert [h.kind for h in store.case_history(case.case_id)].count("leg_event") == 1
+
+
+def test_out_of_order_and_unknown_events_are_refused_and_recorded(store: Store) -> None:
+    case, _ = submit(store)
+    refused = store.apply_leg_event(event(case, "civil_affairs", K.APPROVED))
+    assert not refused.applied and refused.refused_reason and \
+        refused.leg_state is LegState.PENDING
+    unknown = store.apply_leg_event(event(case, "social_security", K.SUBMITTED))
+    assert not unknown.applied and "unknown leg" in (unknown.refused_reason or "")
+    row = store.get_case(case.case_id)
+    assert row is not None and {g.state for g in row.legs} == {LegState.PENDING}
+    kinds = [h.kind for h in store.case_history(case.case_id)]
+    assert kinds.count("leg_event_refused") == 2
+
+
+def test_supplement_moves_only_that_departments_leg(store: Store) -> None:
+    case, _ = submit(store)
+    for dept in ("civil_affairs", "medical_insurance"):
+        store.apply_leg_event(event(case, dept, K.SUBMITTED))
+        store.apply_leg_event(event(case, dept, K.NEEDS_MATERIALS, missing=["x"]))
+    store.mark_outbox_sent([r.id for r in store.pending_outbox(10)])
+    msg = supplement(case, "medical_insurance", [], {}, config())
+    assert store.add_supplement(case.case_id, "medical_insurance", msg).applied
+    row = store.get_case(case.case_id)
+    assert row is not None
+    assert {g.department: g.state for g in row.legs} == {
+        "civil_affairs": LegState.NEEDS_MATERIALS, "medical_insurance": LegState.RESUBMITTED}
+    [out] = store.pending_outbox(10)
+    assert out.routing_key == "medical_insurance" and out.headers["kind"] == "supplement"
+    twice = store.add_supplement(case.case_id, "medical_insurance",
+                                 supplement(case, "medical_insurance", [], {}, config()))
+    assert not twice.applied and twice.leg_state is LegState.RESUBMITTED
+    assert not store.add_supplement(case.case_id, "social_security", msg).applied
+
+
+def test_list_cases_is_per_village_filtered_and_paginated(store: Store) -> None:
+    mine = [submit(store)[0].case_id for _ in range(5)]
+    submit(store, village=VILLAGE_B)
+    seen: list[uuid.UUID] = []
+    cursor = None
+    while True:
+        page = store.list_cases(VILLAGE_A, cursor=cursor, limit=2)
+        seen += [c.case_id for c in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sorted(seen) == sorted(mine)
+    assert store.list_cases(VILLAGE_A, status=CaseStatus.APPROVED).items == []
+    assert len(store.list_cases(VILLAGE_A, status=CaseStatus.RECEIVED).items) == 5
+    with pytest.raises(ValueError):
+        store.list_cases(VILLAGE_A, cursor="not-a-cursor")
+
+
+def test_terminal_tokens_are_stored_only_as_hashes_and_revocable(store: Store, dsn: str) -> None:
+    tid, token = store.add_terminal(VILLAGE_A, "民主村一号机")
+    term = store.authenticate(token)
+    assert term is not None and term.id == tid and term.village == VILLAGE_A
+    assert store.authenticate(token + "x") is None and store.authenticate("") is None
+    dump = json.dumps(raw_sql(dsn, "SELECT * FROM terminals"), default=str)
+    assert token not in dump
+    assert store.revoke_terminal(tid) and not store.revoke_terminal(tid)
+    assert store.authenticate(token) is None
+    assert [t.revoked_at is not None for t in store.list_terminals()] == [True]
+
+
+def test_attachments_are_recorded_linked_and_deleted_with_audit(store: Store) -> None:
+    from hub.models import utcnow
+    from hub.store.base import AttachmentRow
+
+    store.record_attachment(AttachmentRow(id="a1", village=VILLAGE_A, terminal_id="t1",
+                                          kind="birth_certificate", media_type="image/jpeg",
+                                          size=3, sha256="a" * 64, key_id="k1",
+                                          created_at=utcnow()))
+    raw = raw_case(attachment_ids=["a1", "a1", "a1"])
+    case = Case.model_validate(raw)
+    store.create_case(case, route(case, config()), body_hash(case))
+    att = store.get_attachments(["a1", "nope"])
+    assert list(att) == ["a1"] and att["a1"].case_id == case.case_id
+    assert store.mark_attachment_deleted("a1", reason="retention")
+    assert store.get_attachments(["a1"]) == {}
+    assert len(store.list_attachments(include_deleted=True)) == 1
+    assert "attachment_deleted" in [h.kind for h in store.case_history(case.case_id)]
+
+
+def test_audit_chain_is_intact_and_detects_an_edited_entry(store: Store, dsn: str) -> None:
+    case, _ = submit(store)
+    store.apply_leg_event(event(case, "civil_affairs", K.SUBMITTED))
+    store.append_audit("note", None, {"x": 1})
+    entries = list(store.audit_entries())
+    assert [e.seq for e in entries] == [1, 2, 3]
+    assert auditchain.verify(entries) == []
+    assert [e.seq for e in store.audit_entries(since_seq=2)] == [2, 3]
+    raw_sql(dsn, "UPDATE audit SET entry = replace(entry, 'civil_affairs', 'x') WHERE seq = 2")
+    breaches = auditchain.verify(store.audit_entries())
+    assert [b.seq for b in breaches] == [2]
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(store: Store) -> None:
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                case, _ = submit(store)
+                store.apply_leg_event(event(case, "civil_affairs", K.SUBMITTED))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    entries = list(store.audit_entries())
+    assert len(entries) == 40 and auditchain.verify(entries) == []
+    feed = store.feed_since(VILLAGE_A, 0, limit=100)
+    assert len(feed) == 40
+
+
+def test_reopening_migrates_nothing_twice(store_kind: str, dsn: str, tmp_path: Path,
+                                          request: pytest.FixtureRequest) -> None:
+    from hub.store import open_store
+
+    first = open_store(dsn)
+    submit(first)
+    first.close()
+    second = open_store(dsn)
+    assert second.ping() and second.unsettled_case_count() == 1
+    second.close()
+    assert raw_sql(dsn, "SELECT version FROM schema_version") == [(1,)]
+    assert store_for  # helper kept importable for API tests
+
+
+def test_leg_counts_group_by_department_and_state(store: Store) -> None:
+    case, _ = submit(store)
+    submit(store, "MED_ENROLL")
+    store.apply_leg_event(event(case, "civil_affairs", K.SUBMITTED))
+    assert store.leg_counts() == {"civil_affairs": {"submitted": 1},
+                                  "medical_insurance": {"pending": 2}}
