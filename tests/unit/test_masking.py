@@ -55,7 +55,8 @@ def test_scrub_leaves_other_numbers_alone() -> None:
 
 
 def test_scrub_masks_values_of_personal_keys_in_reprs() -> None:
-    text = "Applicant(name='张三', id_number='X', phone=\"1\") {\"姓名\": \"王五\"} resident_name=李四"
+    text = ("Applicant(name='张三', id_number='X', phone=\"1\") "
+            "{\"姓名\": \"王五\"} resident_name=李四")
     out = scrub(text)
     assert "张三" not in out and "王五" not in out and "李四" not in out
     assert "name='张*'" in out and '"姓名": "王*"' in out and "resident_name=李*" in out
