@@ -1,0 +1,71 @@
+"""The one registry of department transports, by ``transport.kind``.
+
+    soap  -> adapters.transports.soap:SoapAdapter    (zeep, local WSDL/XSD)
+    sftp  -> adapters.transports.sftp:SftpAdapter    (paramiko, file exchange)
+    rest  -> adapters.transports.rest:RestAdapter    (httpx, JSON)
+
+Transports are imported lazily, so a worker for one department never imports the others'
+client libraries. A wrong kind names the nearest known one. ``overrides`` replaces transport
+settings (a simulator's endpoint, host or port in tests and the demo); ``secrets`` supplies the
+values of ``*_env`` names (falling back to the process environment) so secrets never sit in YAML.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.base import Adapter
+from hub.codetables import CodeTable
+from hub.configfile import did_you_mean
+from hub.departments import DepartmentConfig
+from hub.errors import ConfigError, Problem
+
+__all__ = ["TRANSPORTS", "build_adapter", "lookup_secret", "with_overrides"]
+
+TRANSPORTS: dict[str, str] = {
+    "soap": "adapters.transports.soap:SoapAdapter",
+    "sftp": "adapters.transports.sftp:SftpAdapter",
+    "rest": "adapters.transports.rest:RestAdapter",
+}
+
+
+def lookup_secret(name: str | None, secrets: Mapping[str, str] | None) -> str | None:
+    """The secret called ``name``: from ``secrets`` first, then the environment."""
+    if not name:
+        return None
+    if secrets is not None and name in secrets:
+        return secrets[name]
+    return os.environ.get(name)
+
+
+def with_overrides(dept: DepartmentConfig, overrides: Mapping[str, Any] | None) -> DepartmentConfig:
+    """``dept`` with transport settings replaced (validated again, so a typo still fails)."""
+    if not overrides:
+        return dept
+    data = dept.transport.model_dump()
+    unknown = set(overrides) - set(data)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError([Problem(f"{dept.name}: transport.{name}", "config.extra_forbidden",
+                                   f"unknown transport setting {name!r}"
+                                   f"{did_you_mean(name, data)}")])
+    transport = type(dept.transport).model_validate({**data, **overrides})
+    return dept.model_copy(update={"transport": transport})
+
+
+def build_adapter(dept: DepartmentConfig, *, tables: Mapping[str, CodeTable] | None = None,
+                  secrets: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Adapter:
+    kind = dept.transport.kind
+    target = TRANSPORTS.get(kind)
+    if target is None:
+        raise ConfigError([Problem(f"{dept.name}: transport.kind", "config.unknown_transport",
+                                   f"unknown transport {kind!r}{did_you_mean(kind, TRANSPORTS)}")])
+    module_name, cls_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    adapter: Adapter = cls(with_overrides(dept, overrides), tables=dict(tables or {}),
+                           secrets=secrets)
+    return adapter

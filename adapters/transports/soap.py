@@ -1,0 +1,150 @@
+"""SOAP transport (zeep) for departments that publish a WSDL.
+
+Features: a local WSDL and local XSDs only (a remote import, a DTD or an entity is refused when
+the WSDL is loaded and in every response); both timeouts (``timeout_s`` for loading,
+``operation_timeout_s`` per call: zeep's default is none); optional WS-Security UsernameToken
+(``username`` + the secret named by ``password_env``); TLS verification against ``ca_bundle``.
+
+Operations, by convention shared by every SOAP department (its own WSDL defines the record):
+``SubmitApplication(requestId, kind, caseId, itemCode, record) -> (receiptNo, duplicate)``,
+idempotent by requestId (= leg id); ``QueryStatus(since) -> result*`` with a sequence number,
+polled after the last acknowledged one (after a restart the hub deduplicates by result id).
+
+Errors: fault ``Server.*``, HTTP 5xx/429, timeouts and refused connections -> TransientError;
+``Client.*`` faults and a record the XSD refuses -> PermanentError; a hostile response (DTD,
+entity, external reference, entity amplification, excessive depth) ->
+PermanentError(reason="hostile_response").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import requests
+from zeep import Client, Settings
+from zeep.exceptions import (
+    DTDForbidden,
+    EntitiesForbidden,
+    ExternalReferenceForbidden,
+    Fault,
+    TransportError,
+    XMLSyntaxError,
+)
+from zeep.exceptions import Error as ZeepError
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from adapters.base import Health, Receipt, Result, SubmitRequest
+from adapters.registry import lookup_secret
+from hub.codetables import CodeTable
+from hub.departments import DepartmentConfig, SoapTransport
+from hub.errors import ConfigError, PermanentError, Problem, TransientError
+
+__all__ = ["SoapAdapter", "hardened_settings"]
+
+_HOSTILE = (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden)
+_OUTCOMES = ("accepted", "needs_materials", "approved", "rejected")
+
+
+def hardened_settings() -> Settings:
+    return Settings(strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True,
+                    forbid_external=True)
+
+
+class SoapAdapter:
+    def __init__(self, dept: DepartmentConfig, *, tables: Mapping[str, CodeTable] | None = None,
+                 secrets: Mapping[str, str] | None = None) -> None:
+        if not isinstance(dept.transport, SoapTransport):
+            raise TypeError("SoapAdapter needs a soap transport")
+        cfg = dept.transport
+        self.department = dept.name
+        self._cfg = cfg
+        wsdl = dept.resolve(cfg.wsdl)
+        transport = Transport(  # type: ignore[no-untyped-call]
+            timeout=cfg.timeout_s, operation_timeout=cfg.operation_timeout_s)
+        transport.session.verify = str(dept.resolve(cfg.ca_bundle)) if cfg.ca_bundle else True
+        wsse = None
+        if cfg.username:
+            password = lookup_secret(cfg.password_env, secrets) or ""
+            wsse = UsernameToken(cfg.username, password)  # type: ignore[no-untyped-call]
+        try:
+            self._client = Client(  # type: ignore[no-untyped-call]
+                str(wsdl), settings=hardened_settings(), transport=transport, wsse=wsse)
+            service = next(iter(self._client.wsdl.services.values()))
+            port = next(iter(service.ports.values()))
+            self._service = self._client.create_service(  # type: ignore[no-untyped-call]
+                port.binding.name, cfg.endpoint)
+        except _HOSTILE as exc:
+            raise ConfigError([Problem(str(wsdl), "wsdl.hostile",
+                                       f"WSDL refused: {type(exc).__name__}")]) from exc
+        except (ZeepError, OSError, StopIteration) as exc:
+            raise ConfigError([Problem(str(wsdl), "wsdl.invalid",
+                                       f"WSDL cannot be loaded: {exc}")]) from exc
+        self._pending: dict[str, int] = {}  # polled, not yet acknowledged: result id -> seq
+        self._cursor = 0
+        self._max_seen = 0
+
+    # -- the one place zeep and requests exceptions are translated ------------------------------
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._service, operation)(**kwargs)
+        except Fault as exc:
+            code = str(exc.code or "").rsplit(":", 1)[-1]
+            if code.startswith("Server") or code == "Client.Authentication":
+                raise TransientError(f"{self.department}: fault {code}: {exc.message}") from exc
+            raise PermanentError(f"{self.department}: fault {code}: {exc.message}",
+                                 reason="rejected") from exc
+        except _HOSTILE as exc:
+            raise PermanentError(f"{self.department}: response refused: {type(exc).__name__}",
+                                 reason="hostile_response") from exc
+        except TransportError as exc:
+            status = exc.status_code or 0
+            if status == 200:  # a 200 lxml refuses: entity amplification, excessive depth, junk
+                raise PermanentError(f"{self.department}: response refused: {exc.message[:160]}",
+                                     reason="hostile_response") from exc
+            if status >= 500 or status in (0, 408, 429):
+                raise TransientError(f"{self.department}: HTTP {status}") from exc
+            raise PermanentError(f"{self.department}: HTTP {status}", reason="http") from exc
+        except XMLSyntaxError as exc:  # truncated or garbled: the next try may be whole
+            raise TransientError(f"{self.department}: unparseable response") from exc
+        except requests.RequestException as exc:
+            raise TransientError(f"{self.department}: {type(exc).__name__}") from exc
+        except (ZeepError, TypeError, ValueError) as exc:  # the record does not fit the XSD
+            raise PermanentError(f"{self.department}: {exc}", reason="unmappable") from exc
+
+    def submit(self, request: SubmitRequest) -> Receipt:
+        reply = self._call("SubmitApplication", requestId=request.leg_id, kind=request.kind,
+                           caseId=request.case_id, itemCode=request.item_code,
+                           record=dict(request.record))
+        return Receipt(department_ref=str(reply.receiptNo), duplicate=bool(reply.duplicate))
+
+    def poll_results(self) -> list[Result]:
+        reply = self._call("QueryStatus", since=self._cursor)
+        out: list[Result] = []
+        for item in reply or ():
+            if item.outcome not in _OUTCOMES:
+                raise PermanentError(f"{self.department}: unknown outcome", reason="malformed")
+            seq = int(item.seq)
+            self._pending[str(item.resultId)] = seq
+            self._max_seen = max(self._max_seen, seq)
+            out.append(Result(result_id=str(item.resultId), leg_id=str(item.requestId),
+                              outcome=item.outcome, department_ref=str(item.receiptNo),
+                              detail=item.detail, missing_materials=tuple(item.missingMaterial)))
+        return out
+
+    def ack_results(self, results: Sequence[Result]) -> None:
+        for r in results:
+            self._pending.pop(r.result_id, None)
+        # Advance only past results that are all acknowledged, so none is skipped.
+        self._cursor = min(self._pending.values()) - 1 if self._pending else self._max_seen
+
+    def health(self) -> Health:
+        try:
+            self._call("QueryStatus", requestId="health-probe")
+        except (TransientError, PermanentError) as exc:
+            return Health(ok=False, detail=str(exc))
+        return Health(ok=True)
+
+    def close(self) -> None:
+        self._client.transport.session.close()
