@@ -1,0 +1,441 @@
+"""AMQP bus: the ``Bus`` protocol on RabbitMQ via pika (production; several machines).
+
+Features: topology from ``hub.bus.topology`` (quorum work queues with an explicit delivery limit
+and at-least-once dead-lettering, TTL retry tiers, classic parking lots that never expire).
+Every publish is persistent, ``mandatory`` and confirmed; confirms are *pipelined* (a window of
+outstanding publishes, not one round trip each); ``basic.return`` raises ``UnroutableError`` and
+a nack raises ``PublishFailed``. Consumers ack manually after the effect, with prefetch and
+heartbeats; handlers run on worker threads and settle through ``add_callback_threadsafe``
+(pika is not thread-safe). One connection per thread. Lost connections are re-opened with
+jittered exponential backoff (tenacity); an authentication or access refusal stops with a clear
+``PermanentError``. ``Retry`` republishes (confirmed) to the lane's tier queue and then acks;
+an explicit ``delay_s`` is rounded up to the nearest tier. ``Dead`` publishes the original with
+reason, detail, attempts and time headers to the parking lot, confirmed, then acks.
+
+Connection settings: ``url`` (``amqp://`` or ``amqps://``), ``ca_file``, ``cert_file``,
+``key_file`` (TLS), ``heartbeat_s``; ``confirm_window`` outstanding confirms per publisher.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+import pika
+import pika.exceptions as px
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    stop_when_event_set,
+    wait_random_exponential,
+)
+
+from hub.bus._amqp_wire import Publisher, dead_letter_of, delivery_of, props_for
+from hub.bus.base import (
+    Ack,
+    Dead,
+    DeadLetter,
+    Delivery,
+    ExchangeKind,
+    Handler,
+    Message,
+    Outcome,
+    QueueStats,
+    Retry,
+    RetryTiers,
+    outcome_for_exception,
+)
+from hub.bus.topology import (
+    PARKING_ARGUMENTS,
+    Lane,
+    exchange,
+    lanes,
+    retry_queue_arguments,
+    work_queue_arguments,
+)
+from hub.errors import PermanentError, TransientError
+
+log = logging.getLogger(__name__)
+
+
+def connection_parameters(
+    url: str,
+    *,
+    ca_file: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+    heartbeat_s: int = 30,
+) -> pika.URLParameters:
+    """pika parameters for ``url``; ``amqps://`` verifies the broker against ``ca_file`` and
+    presents ``cert_file``/``key_file`` when given."""
+    params = pika.URLParameters(url)
+    params.heartbeat = heartbeat_s
+    params.blocked_connection_timeout = 60
+    params.connection_attempts = 1
+    if url.startswith("amqps://"):
+        ctx = ssl.create_default_context(cafile=ca_file)
+        if cert_file:
+            ctx.load_cert_chain(cert_file, key_file)
+        params.ssl_options = pika.SSLOptions(ctx, server_hostname=params.host)
+    return params
+
+
+class Reconnect(TransientError):
+    """The connection was lost; opening a new one may help."""
+
+
+def translate(exc: Exception) -> Exception:
+    """pika's exceptions as hub errors (the boundary): refusals are permanent."""
+    if isinstance(exc, px.ProbableAuthenticationError | px.ProbableAccessDeniedError):
+        return PermanentError(f"RabbitMQ refused access: {exc!r}", reason="access_refused")
+    if isinstance(exc, px.ConnectionClosedByBroker | px.ChannelClosedByBroker):
+        code = exc.reply_code
+        if code == 403:
+            return PermanentError(f"RabbitMQ refused access: {exc.reply_text}",
+                                  reason="access_refused")
+        if isinstance(exc, px.ChannelClosedByBroker):
+            return PermanentError(f"RabbitMQ closed the channel: {code} {exc.reply_text}",
+                                  reason="broker_refused")
+    if isinstance(exc, px.AMQPError):
+        return Reconnect(f"RabbitMQ connection lost: {exc!r}")
+    return exc
+
+
+class AmqpBus:
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "hub",
+        *,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        heartbeat_s: int = 30,
+        confirm_window: int = 2000,
+        publish_timeout_s: float = 30.0,
+    ) -> None:
+        self.namespace = namespace
+        self._params = connection_parameters(
+            url, ca_file=ca_file, cert_file=cert_file, key_file=key_file, heartbeat_s=heartbeat_s
+        )
+        self._window = confirm_window
+        self._publish_timeout_s = publish_timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._publishers: list[Publisher] = []
+        self._lanes: dict[str, Lane] = {}
+
+    # -- connections ----------------------------------------------------------------------
+    def _connect(self) -> pika.BlockingConnection:
+        try:
+            return pika.BlockingConnection(self._params)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    def _publisher(self) -> Publisher:
+        pub: Publisher | None = getattr(self._local, "pub", None)
+        if pub is None or not pub.is_open():
+            pub = Publisher(self._connect(), self._window, self._publish_timeout_s)
+            self._local.pub = pub
+            with self._lock:
+                self._publishers.append(pub)
+        return pub
+
+    def _drop_publisher(self) -> None:
+        pub: Publisher | None = getattr(self._local, "pub", None)
+        self._local.pub = None
+        if pub is not None:
+            pub.close()
+
+    def _with_publisher(self, fn: Any, *, limit_s: float = 15.0) -> Any:
+        """Run ``fn(publisher)``; on a lost connection reconnect with backoff and run it again."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(Reconnect),
+            wait=wait_random_exponential(multiplier=0.1, max=2.0),
+            stop=stop_after_delay(limit_s),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    return fn(self._publisher())
+                except Reconnect:
+                    self._drop_publisher()
+                    raise
+                except px.AMQPError as exc:
+                    self._drop_publisher()
+                    raise translate(exc) from exc
+        raise AssertionError("unreachable")
+
+    # -- Bus ------------------------------------------------------------------------------
+    def declare(self, departments: Mapping[str, RetryTiers]) -> None:
+        all_lanes = lanes(self.namespace, departments)
+        self._with_publisher(partial(_declare, all_lanes))
+        with self._lock:
+            self._lanes.update({ln.queue: ln for ln in all_lanes})
+
+    def publish(self, exchange_kind: ExchangeKind, messages: Sequence[Message]) -> None:
+        name = exchange(self.namespace, exchange_kind)
+        batch = [(name, m.routing_key, m.body, props_for(m)) for m in messages]
+        self._with_publisher(lambda pub: pub.publish(batch))
+
+    def _lane(self, queue: str) -> Lane:
+        lane = self._lanes.get(queue)
+        if lane is None:
+            raise PermanentError(f"queue {queue!r} is not declared by this process; "
+                                 "call declare() first", reason="not_declared")
+        return lane
+
+    def consume(
+        self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int = 16
+    ) -> None:
+        lane = self._lane(queue)
+        for attempt in Retrying(
+            retry=retry_if_exception_type(Reconnect),
+            wait=wait_random_exponential(multiplier=0.2, max=10.0),
+            stop=stop_when_event_set(stop),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    self._consume_once(lane, handler, stop, prefetch)
+                except Reconnect:
+                    if stop.is_set():
+                        return
+                    log.warning("bus connection lost while consuming %s; reconnecting", queue)
+                    raise
+
+    def _consume_once(
+        self, lane: Lane, handler: Handler, stop: threading.Event, prefetch: int
+    ) -> None:
+        conn = self._connect()
+        pool = ThreadPoolExecutor(max_workers=max(1, min(prefetch, 8)),
+                                  thread_name_prefix=f"bus-{lane.name}")
+        inflight = [0]
+        guard = threading.Lock()
+
+        def finished() -> None:
+            with guard:
+                inflight[0] -= 1
+
+        def on_message(ch: Any, method: Any, props: Any, body: bytes) -> None:
+            with guard:
+                inflight[0] += 1
+            delivery, tier = delivery_of(lane, method, props, body)
+            pool.submit(self._work, conn, ch, method.delivery_tag, lane, delivery, tier,
+                        handler, stop, finished)
+
+        try:
+            ch = conn.channel()
+            ch.basic_qos(prefetch_count=prefetch)
+            ch.basic_consume(lane.queue, on_message, auto_ack=False)
+            while not stop.is_set():
+                conn.process_data_events(time_limit=0.1)
+            deadline = time.monotonic() + 30
+            while inflight[0] > 0 and time.monotonic() < deadline:
+                conn.process_data_events(time_limit=0.05)
+        except Exception as exc:
+            raise translate(exc) from exc
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            try:
+                if conn.is_open:
+                    conn.close()
+            except px.AMQPError:
+                pass
+
+    def _work(self, conn: Any, ch: Any, tag: int, lane: Lane, delivery: Delivery, tier: int,
+              handler: Handler, stop: threading.Event, finished: Any) -> None:
+        try:
+            if stop.is_set():
+                return  # not started: closing the channel gives it back to the queue
+            outcome = self._outcome(lane, delivery, handler)
+            try:
+                self._settle(lane, delivery, tier, outcome)
+                settle = partial(ch.basic_ack, tag)
+            except TransientError as exc:
+                log.warning("could not park/retry message %s (%s); requeueing",
+                            delivery.message.id, exc)
+                settle = partial(ch.basic_nack, tag, requeue=True)
+            try:
+                conn.add_callback_threadsafe(settle)
+            except Exception:  # connection gone: the broker redelivers
+                log.warning("connection closed before settling %s", delivery.message.id)
+        finally:
+            finished()
+
+    @staticmethod
+    def _outcome(lane: Lane, delivery: Delivery, handler: Handler) -> Outcome:
+        if delivery.attempt > lane.tiers.delivery_limit:
+            return Dead("delivery_limit", f"delivered {delivery.attempt - 1} times")
+        try:
+            return handler(delivery)
+        except Exception as exc:
+            if not isinstance(exc, TransientError | PermanentError):
+                log.exception("handler failed on message %s of %s", delivery.message.id,
+                              lane.queue)
+            return outcome_for_exception(exc)
+
+    def _settle(self, lane: Lane, d: Delivery, tier: int, outcome: Outcome) -> None:
+        if isinstance(outcome, Ack):
+            return
+        # A delivery refused for the limit was not handled this time: one attempt less.
+        limit = isinstance(outcome, Dead) and outcome.reason == "delivery_limit"
+        attempts = d.attempt - 1 if limit else d.attempt
+        if isinstance(outcome, Retry):
+            plan = lane.next_retry(tier, outcome.delay_s)
+            if plan is not None:
+                idx = lane.tier_for_delay(plan[0]) if outcome.delay_s is not None else plan[1] - 1
+                props = props_for(d.message, {"x-hub-attempt": d.attempt, "x-hub-tier": plan[1]})
+                item = (exchange(self.namespace, "retry"), lane.retry_key(idx), d.message.body,
+                        props)
+                self._with_publisher(lambda pub: pub.publish([item]))
+                return
+            reason, detail = "retries_exhausted", outcome.reason
+        else:
+            reason, detail = outcome.reason, outcome.detail
+        extra = {"x-hub-dead-id": uuid.uuid4().hex, "x-hub-reason": reason,
+                 "x-hub-detail": detail[:1000], "x-hub-attempts": attempts,
+                 "x-hub-dead-at": f"{time.time():.3f}"}
+        props = props_for(d.message, extra)
+        item = (exchange(self.namespace, "dead"), lane.name, d.message.body, props)
+        self._with_publisher(lambda pub: pub.publish([item]))
+
+    # -- parking lots ---------------------------------------------------------------------
+    def _scan(self, department: str | None, pick: Any) -> int:
+        """Walk the parking lots with unacked ``basic_get``; ``pick(ch, tag, dl, lane)`` may
+        ack; whatever it leaves goes back to the queue when the channel closes."""
+        n = 0
+        for lane in list(self._lanes.values()):
+            if department not in (None, lane.name):
+                continue
+
+            def walk(pub: Publisher, lane: Lane = lane) -> int:
+                ch = pub.conn.channel()
+                found = 0
+                try:
+                    while True:
+                        method, props, body = ch.basic_get(lane.dead_queue, auto_ack=False)
+                        if method is None:
+                            break
+                        found += int(pick(pub, ch, method.delivery_tag,
+                                          dead_letter_of(lane, props, body)))
+                finally:
+                    if ch.is_open:
+                        ch.close()
+                return found
+
+            n += int(self._with_publisher(walk))
+        return n
+
+    def dead_letters(self, department: str | None = None) -> list[DeadLetter]:
+        out: list[DeadLetter] = []
+
+        def keep(pub: Publisher, ch: Any, tag: int, dl: DeadLetter) -> bool:
+            out.append(dl)
+            return False
+
+        self._scan(department, keep)
+        return out
+
+    def replay(self, dead_letter_ids: Sequence[str]) -> int:
+        wanted = set(dead_letter_ids)
+
+        def pick(pub: Publisher, ch: Any, tag: int, dl: DeadLetter) -> bool:
+            if dl.id not in wanted:
+                return False
+            lane = next(ln for ln in self._lanes.values() if ln.name == dl.department)
+            kind = "events" if lane.is_status else "dispatch"
+            rk = dl.message.routing_key if lane.is_status else lane.name
+            pub.publish([(exchange(self.namespace, kind), rk, dl.message.body,
+                          props_for(dl.message))])
+            ch.basic_ack(tag)  # only after the original is confirmed back on the normal path
+            return True
+
+        return self._scan(None, pick)
+
+    def purge_dead(self, dead_letter_ids: Sequence[str]) -> int:
+        wanted = set(dead_letter_ids)
+
+        def pick(pub: Publisher, ch: Any, tag: int, dl: DeadLetter) -> bool:
+            if dl.id in wanted:
+                ch.basic_ack(tag)
+                return True
+            return False
+
+        return self._scan(None, pick)
+
+    def stats(self, queue: str) -> QueueStats:
+        def depth(pub: Publisher) -> int:
+            ch = pub.conn.channel()
+            try:
+                return int(ch.queue_declare(queue, passive=True).method.message_count)
+            finally:
+                if ch.is_open:
+                    ch.close()
+
+        return QueueStats(int(self._with_publisher(depth)), None)
+
+    def ping(self) -> bool:
+        try:
+            self._with_publisher(lambda pub: pub.conn.process_data_events(0), limit_s=2.0)
+            return True
+        except Exception:  # ping answers, it does not raise
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            pubs, self._publishers = self._publishers, []
+        for pub in pubs:
+            pub.close()
+        self._local = threading.local()
+
+
+def _declare(all_lanes: list[Lane], pub: Publisher) -> None:
+    """Passive checks first (a least-privilege user may not configure); create what is missing."""
+    ns = all_lanes[0].namespace
+    names = [ln.queue for ln in all_lanes] + [ln.dead_queue for ln in all_lanes]
+    ch = pub.conn.channel()
+    try:
+        for kind in ("dispatch", "events", "retry", "dead"):
+            ch.exchange_declare(exchange(ns, kind), passive=True)
+        for q in names:
+            ch.queue_declare(q, passive=True)
+        ch.close()
+        return
+    except px.ChannelClosedByBroker as exc:
+        if exc.reply_code != 404:
+            raise translate(exc) from exc
+    try:
+        ch = pub.conn.channel()
+        for kind, typ in (("dispatch", "direct"), ("events", "topic"), ("retry", "topic"),
+                          ("dead", "topic")):
+            ch.exchange_declare(exchange(ns, kind), typ, durable=True)
+        for ln in all_lanes:
+            ch.queue_declare(ln.queue, durable=True, arguments=work_queue_arguments(ln))
+            ch.queue_declare(ln.dead_queue, durable=True, arguments=dict(PARKING_ARGUMENTS))
+            src = (exchange(ns, "events"), "#") if ln.is_status else (
+                exchange(ns, "dispatch"), ln.name)
+            ch.queue_bind(ln.queue, src[0], routing_key=src[1])
+            ch.queue_bind(ln.dead_queue, exchange(ns, "dead"), routing_key=ln.name)
+            for i in range(len(ln.tiers.tiers_s)):
+                ch.queue_declare(ln.retry_queue(i), durable=True,
+                                 arguments=retry_queue_arguments(ln, i))
+                ch.queue_bind(ln.retry_queue(i), exchange(ns, "retry"),
+                              routing_key=ln.retry_key(i))
+        ch.close()
+    except px.ChannelClosedByBroker as exc:
+        if exc.reply_code == 406:
+            raise PermanentError(f"existing queue or exchange differs from the declared "
+                                 f"topology: {exc.reply_text}", reason="topology_mismatch") from exc
+        raise translate(exc) from exc
+
+
+__all__ = ["AmqpBus", "Message", "connection_parameters"]
