@@ -10,10 +10,11 @@ Guarantees:
 * ``plan`` is pure: it never selects an attachment that has not expired, nor one whose case is
   not settled (a case is settled when every leg reached a final decision; the store decides).
 * ``run`` asks again whether the case is settled right before each deletion, deletes the blob,
-  appends an ``attachment.deleted`` entry to the audit log, then marks the attachment deleted.
-  A crash part-way leaves the attachment unmarked, so the next run redoes the (idempotent)
-  deletion and its audit entry: no deletion goes unaudited. Audit entries carry ids, kinds and
-  dates only, never personal data.
+  then marks the attachment deleted; the store appends the audit entry (attachment id, kind,
+  reason naming the class and expiry) in the same transaction as the mark. A crash between the
+  two steps leaves the attachment unmarked, so the next run redoes the (idempotent) blob
+  deletion and the mark: no deletion goes unaudited. Reasons carry ids, classes and dates only,
+  never personal data.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.configfile import did_you_mean, load_model
 
-AUDIT_KIND = "attachment.deleted"
 _MEDIA = re.compile(r"^[\w.+-]+/([\w.+-]+|\*)$")
 
 
@@ -113,11 +113,10 @@ class Deletion:
     created_at: dt.datetime
     expired_at: dt.datetime
 
-    def audit_entry(self) -> dict[str, Any]:
-        return {"attachment_id": self.attachment_id, "kind": self.kind,
-                "retention_class": self.retention_class,
-                "uploaded_at": self.created_at.isoformat(),
-                "expired_at": self.expired_at.isoformat(), "reason": "retention"}
+    def reason(self) -> str:
+        """The reason recorded in the audit log (stable prefix ``retention:``)."""
+        return (f"retention:{self.retention_class}: uploaded {self.created_at:%Y-%m-%d}, "
+                f"expired {self.expired_at:%Y-%m-%d}")
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -158,9 +157,8 @@ class RetentionStore(Protocol):
 
     def case_settled(self, case_id: str) -> bool: ...
 
-    def mark_attachment_deleted(self, attachment_id: str, reason: str) -> None: ...
-
-    def append_audit(self, case_id: str | None, kind: str, entry: Mapping[str, Any]) -> None: ...
+    def mark_attachment_deleted(self, attachment_id: str, reason: str) -> None:
+        """Mark it deleted AND append the audit entry (id, kind, reason) in one transaction."""
 
 
 class BlobDeleter(Protocol):
@@ -192,8 +190,7 @@ def run(store: RetentionStore, blobs: BlobDeleter, policy: RetentionPolicy, now:
             report.held_for_unsettled_case.append(d)
             continue
         if not dry_run:
-            existed = blobs.delete(d.blob_id)
-            store.append_audit(d.case_id, AUDIT_KIND, {**d.audit_entry(), "blob_existed": existed})
-            store.mark_attachment_deleted(d.attachment_id, "retention")
+            blobs.delete(d.blob_id)  # idempotent: a rerun after a crash finds it gone
+            store.mark_attachment_deleted(d.attachment_id, d.reason())
         report.deleted.append(d)
     return report

@@ -12,8 +12,8 @@ import argparse
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from hub.retention import AttachmentRecord, RetentionPolicy, load_policy, run
 from hub.settings import Settings, get_settings
@@ -41,10 +41,8 @@ class StoreRetentionSource:
         return row is not None and row.settled
 
     def mark_attachment_deleted(self, attachment_id: str, reason: str) -> None:
+        # The store audits the mark in the same transaction ("attachment_deleted").
         self._store.mark_attachment_deleted(attachment_id, reason=reason)
-
-    def append_audit(self, case_id: str | None, kind: str, entry: Mapping[str, Any]) -> None:
-        self._store.append_audit(kind, case_id, entry)
 
 
 def policy_for(settings: Settings) -> RetentionPolicy:

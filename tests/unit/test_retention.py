@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from hub.blobs import BlobStore
 from hub.errors import ConfigError
 from hub.keys import KeyRing
 from hub.retention import (
-    AUDIT_KIND,
     AttachmentRecord,
     RetentionPolicy,
     load_policy,
@@ -44,7 +43,7 @@ def rec(kind: str, media: str, age_days: float, case: str | None = "c1",
 
 @dataclass
 class MemoryStore:
-    """The RetentionStore protocol over a dict, with an audit log that records call order."""
+    """RetentionStore over a dict; marking also appends the audit entry, as the store does."""
 
     attachments: dict[str, AttachmentRecord]
     settled: set[str]
@@ -60,9 +59,9 @@ class MemoryStore:
 
     def mark_attachment_deleted(self, attachment_id: str, reason: str) -> None:
         self.deleted[attachment_id] = reason
-
-    def append_audit(self, case_id: str | None, kind: str, entry: Mapping[str, Any]) -> None:
-        self.audit.append((case_id, kind, dict(entry)))
+        a = self.attachments[attachment_id]
+        self.audit.append((a.case_id, "attachment_deleted",
+                           {"attachment_id": attachment_id, "kind": a.kind, "reason": reason}))
 
 
 def test_the_shipped_policy_keeps_media_one_year_and_documents_three() -> None:
@@ -148,9 +147,9 @@ def test_run_deletes_expired_blobs_audits_each_deletion_and_spares_the_rest(
     report = run(store, blobs, POLICY, NOW)
     # then only the settled case's expired video is gone, and the audit log says so
     assert not blobs.exists(gone.id) and blobs.exists(held.id) and blobs.exists(young.id)
-    assert store.deleted == {gone.id: "retention"}
-    assert [(c, k, e["attachment_id"], e["retention_class"]) for c, k, e in store.audit] == [
-        ("settled", AUDIT_KIND, gone.id, "media")]
+    assert list(store.deleted) == [gone.id]
+    assert [(c, e["attachment_id"]) for c, _k, e in store.audit] == [("settled", gone.id)]
+    assert store.audit[0][2]["reason"] == "retention:media: uploaded 2026-04-27, expired 2027-04-27"
     assert report.summary()["held_for_unsettled_case"] == 1
     # and a second run finds nothing more to do
     assert run(store, blobs, POLICY, NOW).deleted == []
@@ -172,14 +171,13 @@ def test_a_case_reopened_after_planning_keeps_its_attachments(tmp_path: Path) ->
     assert report.deleted == [] and blobs.exists(a.id) and store.audit == []
 
 
-def test_a_run_interrupted_after_the_blob_went_redoes_the_audit(tmp_path: Path) -> None:
+def test_a_run_interrupted_after_the_blob_went_still_marks_and_audits(tmp_path: Path) -> None:
     blobs = blob_store(tmp_path)
     a = stored(blobs, "face_video", "video/mp4", 400, None)
     blobs.delete(a.blob_id)  # a crash happened right after the blob was deleted
     store = MemoryStore({a.id: a}, settled=set())
     run(store, blobs, POLICY, NOW)
-    assert store.deleted == {a.id: "retention"}
-    assert store.audit[0][2]["blob_existed"] is False
+    assert list(store.deleted) == [a.id] and len(store.audit) == 1
 
 
 def test_naive_timestamps_from_sqlite_count_as_utc() -> None:
