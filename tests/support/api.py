@@ -130,3 +130,61 @@ def live_server(app: Any) -> Iterator[LiveServer]:
         yield srv
     finally:
         srv.stop()
+
+
+class Api:
+    """A hub API over a real store and blob store, driven through Starlette's TestClient."""
+
+    def __init__(self, tmp_path: Path, dsn: str | None, **limits: Any) -> None:
+        from fastapi.testclient import TestClient
+
+        from hub.api import ApiContext, create_app
+        from hub.blobs import open_blob_store
+        from hub.settings import Settings
+
+        data = tmp_path / "api-data"
+        data.mkdir(exist_ok=True)
+        self.settings = Settings(data_dir=data, store_dsn=dsn, **limits)
+        self.store = open_store(self.settings.effective_store_dsn())
+        self.blobs = open_blob_store(self.settings)
+        self.ready = True
+        self.ctx = ApiContext(settings=self.settings, config=config(), store=self.store,
+                              blobs=self.blobs, readiness=lambda: self.ready,
+                              sse_poll_s=0.05, sse_heartbeat_s=0.2)
+        self.app = create_app(self.ctx)
+        self.client = TestClient(self.app, raise_server_exceptions=False)
+        self.term_a, self.token_a = self.store.add_terminal(VILLAGE_A, "民主村")
+        self.term_b, self.token_b = self.store.add_terminal(VILLAGE_B, "云峰村")
+
+    @staticmethod
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def upload(self, token: str, content: bytes, kind: str = "birth_certificate",
+               sha: str | None = None, media: str = "image/jpeg") -> Any:
+        headers = {**self.auth(token), "Content-Type": media,
+                   "X-Content-SHA256": sha or hashlib.sha256(content).hexdigest()}
+        return self.client.post(f"/v1/attachments?kind={kind}", content=content,
+                                headers=headers)
+
+    def new_case(self, token: str, item_code: str = "BIRTH", village: str = VILLAGE_A,
+                 ) -> dict[str, Any]:
+        """A valid case body whose attachments were really uploaded by ``token``."""
+        cfg = config()
+        item = cfg.catalogue.get(item_code)
+        assert item is not None
+
+        def up(f: Any) -> str:
+            r = self.upload(token, f.content, f.kind, media=f.media_type)
+            assert r.status_code == 201, r.text
+            return str(r.json()["id"])
+
+        body, _ = sample_case(cfg, item, village_code=village, upload=up)
+        return body
+
+    def submit(self, body: dict[str, Any], token: str | None = None) -> Any:
+        return self.client.post("/v1/cases", json=body, headers=self.auth(token or self.token_a))
+
+    def close(self) -> None:
+        self.client.close()
+        self.store.close()
