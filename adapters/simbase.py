@@ -11,9 +11,9 @@ What a test can steer, through ``Behaviour`` (outcomes) and ``Faults`` (failures
   rejected, 10% needs materials). A supplement for a needs-materials leg is approved.
 - ``Faults.slow_s`` (every request waits), ``transient_next`` (the next N submissions fail
   transiently before filing), ``lose_reply_next`` (the next N are filed but the reply is lost:
-  the interesting case for exactly-once), ``down`` (every request fails transiently),
-  ``reject_all`` / ``reject_keys`` (submissions refused permanently), ``hostile`` (a
-  protocol-specific hostile answer).
+  the interesting case for exactly-once), ``throttle_next`` (REST 429), ``down`` (every
+  request fails transiently), ``reject_all`` / ``reject_keys`` (submissions refused
+  permanently), ``hostile`` (a protocol-specific hostile answer).
 
 Counters for "exactly once": ``received[key]`` counts every submission that arrived on the wire,
 ``filed[key]`` counts applications created (the department deduplicates, so it must stay 1),
@@ -69,6 +69,7 @@ class Faults:
     slow_s: float = 0.0
     transient_next: int = 0
     lose_reply_next: int = 0
+    throttle_next: int = 0  # REST: the next N requests get 429 with Retry-After
     down: bool = False
     reject_all: bool = False
     reject_keys: set[str] = field(default_factory=set)
@@ -121,6 +122,10 @@ class SimCore:
             time.sleep(self.faults.slow_s)
         if self.faults.down:
             raise SimUnavailable("department system is down")
+
+    def take(self, name: str) -> bool:
+        """Consume one count of a counted fault (``transient_next``, ``throttle_next``...)."""
+        return self._take(name)
 
     def _take(self, name: str) -> bool:
         with self._lock:

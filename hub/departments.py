@@ -55,6 +55,9 @@ class SftpTransport(_Model):
     inbox_dir: str = Field(default="inbox", description="where we upload batch files")
     outbox_dir: str = Field(default="outbox", description="where the department leaves replies")
     archive_dir: str = Field(default="archive")
+    quarantine_dir: str = Field(default="quarantine",
+                                description="where refused reply files go, with a .reason file")
+    max_reply_bytes: int = Field(default=1_000_000, ge=1024, description="larger replies refused")
     encoding: str = Field(default="gb18030")
     delimiter: str = Field(default="|")
     timeout_s: float = Field(default=10.0, gt=0)

@@ -1,0 +1,119 @@
+"""REST transport (httpx, JSON) for departments with an HTTP API.
+
+Features: ``POST {base_url}/applications`` with ``Idempotency-Key: <leg id>`` (a resend returns
+the first receipt, marked duplicate); bearer token from the secret named by ``token_env``;
+one ``timeout_s`` for connect/read/write/pool; TLS verification against ``ca_bundle``.
+Results arrive by signed callback into the hub (``adapters.callbacks``) and, as a fallback, by
+polling ``GET {base_url}/results?since=<seq>`` after the last acknowledged sequence number.
+
+Errors: 429 -> RateLimited and 503 -> TransientError, both with ``retry_after_s`` from
+``Retry-After``; other 5xx, 408, 401/403 (credentials are fixed by operations; the backlog
+waits) and network errors -> TransientError; any other 4xx -> PermanentError (422 = the
+department rejected the application); a 2xx that is not the expected JSON -> PermanentError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from adapters.base import Health, Receipt, Result, SubmitRequest
+from adapters.callbacks import parse_result
+from adapters.registry import lookup_secret
+from hub.codetables import CodeTable
+from hub.departments import DepartmentConfig, RestTransport
+from hub.errors import PermanentError, RateLimited, TransientError
+
+__all__ = ["RestAdapter"]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None  # an HTTP date: leave the wait to the retry tiers
+
+
+class RestAdapter:
+    def __init__(self, dept: DepartmentConfig, *, tables: Mapping[str, CodeTable] | None = None,
+                 secrets: Mapping[str, str] | None = None) -> None:
+        if not isinstance(dept.transport, RestTransport):
+            raise TypeError("RestAdapter needs a rest transport")
+        cfg = dept.transport
+        self.department = dept.name
+        headers = {"Accept": "application/json"}
+        token = lookup_secret(cfg.token_env, secrets)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        verify: str | bool = str(dept.resolve(cfg.ca_bundle)) if cfg.ca_bundle else True
+        self._http = httpx.Client(base_url=cfg.base_url.rstrip("/") + "/", headers=headers,
+                                  timeout=httpx.Timeout(cfg.timeout_s), verify=verify)
+        self._pending: dict[str, int] = {}
+        self._cursor = 0
+        self._max_seen = 0
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:  # connect/read timeouts, refused, reset, protocol errors
+            raise TransientError(f"{self.department}: {type(exc).__name__}") from exc
+        status = response.status_code
+        if status == 429:
+            raise RateLimited(f"{self.department}: HTTP 429", retry_after_s=_retry_after(response))
+        if status >= 500 or status in (401, 403, 408):
+            raise TransientError(f"{self.department}: HTTP {status}",
+                                 retry_after_s=_retry_after(response))
+        if status >= 400:
+            reason = "rejected" if status == 422 else "http"
+            raise PermanentError(f"{self.department}: HTTP {status}: {response.text[:200]}",
+                                 reason=reason)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PermanentError(f"{self.department}: reply is not JSON",
+                                 reason="malformed_response") from exc
+
+    def submit(self, request: SubmitRequest) -> Receipt:
+        body = {"request_id": request.leg_id, "kind": request.kind, "case_id": request.case_id,
+                "item_code": request.item_code, "record": dict(request.record)}
+        doc = self._request("POST", "applications", json=body,
+                            headers={"Idempotency-Key": request.leg_id})
+        if not isinstance(doc, dict) or not isinstance(doc.get("receipt_no"), str):
+            raise PermanentError(f"{self.department}: reply has no receipt_no",
+                                 reason="malformed_response")
+        return Receipt(department_ref=doc["receipt_no"], duplicate=bool(doc.get("duplicate")))
+
+    def poll_results(self) -> list[Result]:
+        doc = self._request("GET", "results", params={"since": self._cursor})
+        items = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise PermanentError(f"{self.department}: results reply malformed",
+                                 reason="malformed_response")
+        out: list[Result] = []
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("seq"), int):
+                raise PermanentError(f"{self.department}: result without seq",
+                                     reason="malformed_response")
+            seq = item.pop("seq")
+            result = parse_result(item)
+            self._pending[result.result_id] = seq
+            self._max_seen = max(self._max_seen, seq)
+            out.append(result)
+        return out
+
+    def ack_results(self, results: Sequence[Result]) -> None:
+        for r in results:
+            self._pending.pop(r.result_id, None)
+        self._cursor = min(self._pending.values()) - 1 if self._pending else self._max_seen
+
+    def health(self) -> Health:
+        try:
+            self._request("GET", "health")
+        except (TransientError, PermanentError) as exc:
+            return Health(ok=False, detail=str(exc))
+        return Health(ok=True)
+
+    def close(self) -> None:
+        self._http.close()
