@@ -10,7 +10,7 @@ atomically (``FILE_SPEC.md``).
 Injectable (see ``adapters.simbase``): ``faults.slow_s`` (every SFTP request waits);
 ``faults.down`` (connections accepted and closed at once: the session drops); ``stop()`` /
 ``start()`` (connection refused, same port); ``faults.transient_next`` (the next N sessions are
-dropped when the SFTP channel opens); ``faults.lose_reply_next`` (the next N uploads are renamed
+dropped as an upload starts); ``faults.lose_reply_next`` (the next N uploads are renamed
 into place, then the session is dropped before the reply); ``faults.reject_all`` /
 ``reject_keys`` (uploads to inbox refused with permission denied); ``faults.hostile =
 "traversal_name"`` (the outbox listing carries ``../../etc/passwd``); ``inject_reply(name,
@@ -44,8 +44,9 @@ _CODES = {"accepted": "01", "needs_materials": "02", "approved": "03", "rejected
 
 
 class _Server(paramiko.ServerInterface):
-    def __init__(self, sim: SftpSim) -> None:
+    def __init__(self, sim: SftpSim, transport: paramiko.Transport) -> None:
         self.sim = sim
+        self.transport = transport
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
@@ -74,6 +75,11 @@ class _RootSftp(paramiko.SFTPServerInterface):
     def __init__(self, server: _Server, *args: Any, **kwargs: Any) -> None:
         super().__init__(server, *args, **kwargs)
         self.sim = server.sim
+        self._transport = server.transport
+
+    def _drop(self) -> None:
+        # Closed from another thread: Transport.close() joins the transport's own thread.
+        threading.Thread(target=self._transport.close, daemon=True).start()
 
     def _real(self, path: str) -> str:
         clean = os.path.normpath("/" + path.replace("\\", "/")).lstrip("/")
@@ -116,8 +122,12 @@ class _RootSftp(paramiko.SFTPServerInterface):
              attr: paramiko.SFTPAttributes) -> paramiko.SFTPHandle | int:
         self._wait()
         writing = flags & (os.O_WRONLY | os.O_RDWR)
-        if writing and "/inbox/" in self.canonicalize(path) + "/" and self.sim.refuses(path):
-            return SFTP_PERMISSION_DENIED
+        if writing and "/inbox/" in self.canonicalize(path) + "/":
+            if self.sim.refuses(path):
+                return SFTP_PERMISSION_DENIED
+            if self.sim.core.take("transient_next"):  # the session drops during the upload
+                self._drop()
+                return SFTP_FAILURE
         try:
             fd = os.open(self._real(path), flags | getattr(os, "O_BINARY", 0), 0o644)
             mode = ("ab" if flags & os.O_APPEND else "wb") if flags & os.O_WRONLY else \
@@ -150,7 +160,8 @@ class _RootSftp(paramiko.SFTPServerInterface):
         except OSError as exc:
             return paramiko.SFTPServer.convert_errno(exc.errno or 0)
         if "/inbox/" in self.canonicalize(newpath) and self.sim.core.take("lose_reply_next"):
-            self.sim.drop_sessions()  # filed; the client never hears back
+            self._drop()  # filed; the client never hears back
+            return SFTP_FAILURE
         return SFTP_OK
 
     def mkdir(self, path: str, attr: paramiko.SFTPAttributes) -> int:
@@ -266,12 +277,9 @@ class SftpSim:
             with self._lock:
                 self._transports.append(transport)
             try:
-                transport.start_server(server=_Server(self))
+                transport.start_server(server=_Server(self, transport))
             except (paramiko.SSHException, EOFError, OSError):
                 transport.close()
-                continue
-            if self.core.take("transient_next"):
-                threading.Timer(0.05, transport.close).start()  # dropped mid-session
 
     # -- the department's processor -------------------------------------------------------------
     def _process_loop(self) -> None:
