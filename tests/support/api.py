@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import HubConfig
-from hub.errors import ConfigError
 from hub.models import Case, LegEvent, LegEventKind, utcnow
 from hub.router import route
 from hub.samples import sample_case
 from hub.store import Store, open_store
 from hub.store.base import CreateResult
-from tests.support.config import CONFIG_DIR, shipped_config
+from tests.support.config import shipped_config
 from tests.support.services import free_port
 
 VILLAGE_A = "513401101201"  # 河西镇民主村
@@ -31,31 +30,8 @@ _CFG: HubConfig | None = None
 def config() -> HubConfig:
     global _CFG
     if _CFG is None:
-        try:
-            _CFG = shipped_config()
-        except ConfigError:
-            _CFG = _standin_config()
+        _CFG = shipped_config()
     return _CFG
-
-
-def _standin_config() -> HubConfig:
-    """Used only while the department YAMLs are not in the tree yet: the shipped catalogue and
-    code tables with three minimal REST departments."""
-    from hub.catalogue import Catalogue
-    from hub.codetables import load_code_tables
-    from hub.configfile import load_model
-    from hub.departments import DepartmentConfig
-
-    depts = {}
-    for name in ("social_security", "medical_insurance", "civil_affairs"):
-        depts[name] = DepartmentConfig.model_validate({
-            "name": name, "title": name,
-            "transport": {"kind": "rest", "base_url": "http://127.0.0.1:9"},
-            "mapping": {"fields": [{"target": "id", "source": "case_id"},
-                                   {"target": "name", "source": "applicant.name"}]}})
-    return HubConfig(config_dir=CONFIG_DIR, departments=depts,
-                     catalogue=load_model(CONFIG_DIR / "catalogue.yaml", Catalogue),
-                     code_tables=load_code_tables(CONFIG_DIR / "codes"))
 
 
 def store_for(kind: str, tmp_path: Path, pg_dsn: str | None) -> Store:
