@@ -47,11 +47,15 @@ from hub.metrics.gauges import CircuitState, GaugeSource, QueueStats
 from hub.metrics.labels import OTHER, ROUTE_TEMPLATE, TOKEN, LabelSet
 
 __all__ = [
+    "DEPARTMENTS",
     "GAUGES",
+    "ITEMS",
     "OTHER",
     "REGISTRY",
+    "UNMATCHED",
     "CircuitState",
     "GaugeSource",
+    "LabelSet",
     "QueueStats",
     "case_received",
     "case_settled",

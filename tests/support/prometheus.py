@@ -95,9 +95,10 @@ class PrometheusServer:
 
 def write_config(targets: Sequence[str], path: Path, *, scrape_interval_s: float = 1.0,
                  metrics_path: str = "/metrics", job: str = "hub") -> Path:
+    interval = f"{round(scrape_interval_s * 1000)}ms"  # Prometheus durations take no decimals
     config = {
-        "global": {"scrape_interval": f"{scrape_interval_s}s",
-                   "scrape_timeout": f"{scrape_interval_s}s", "evaluation_interval": "1s"},
+        "global": {"scrape_interval": interval, "scrape_timeout": interval,
+                   "evaluation_interval": "1s"},
         "scrape_configs": [{"job_name": job, "metrics_path": metrics_path,
                             "static_configs": [{"targets": list(targets)}]}],
     }
