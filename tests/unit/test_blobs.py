@@ -49,9 +49,18 @@ def frame_offsets(store: BlobStore, info: BlobInfo) -> tuple[int, int]:
     return len(header.raw), FRAME + TAG
 
 
-def refused(store: BlobStore, info: BlobInfo) -> PermanentError:
+def refused(store: BlobStore, info: BlobInfo, forged: bytes | None = None) -> PermanentError:
+    """Reading must fail; with ``forged``, also when the recorded hash was forged to match it.
+
+    The second read is what proves the frame layer itself catches the tamper (an insider who
+    can edit blob files may also edit the hash in the database).
+    """
     with pytest.raises(PermanentError) as caught:
         read(store, info)
+    if forged is not None:
+        with pytest.raises(PermanentError) as again:
+            b"".join(store.open(info.id, hashlib.sha256(forged).hexdigest()))
+        assert again.value.reason == "tampered"
     return caught.value
 
 
@@ -83,22 +92,25 @@ def test_a_flipped_ciphertext_byte_is_refused(store: BlobStore) -> None:
 
 
 def test_two_swapped_frames_are_refused(store: BlobStore) -> None:
-    info = put(store, secrets.token_bytes(3 * FRAME + 10))
+    data = secrets.token_bytes(3 * FRAME + 10)
+    info = put(store, data)
     start, width = frame_offsets(store, info)
     path = store.path(info.id)
     raw = path.read_bytes()
     f0, f1 = raw[start:start + width], raw[start + width:start + 2 * width]
     path.write_bytes(raw[:start] + f1 + f0 + raw[start + 2 * width:])
-    assert refused(store, info).reason == "tampered"
+    swapped = data[FRAME:2 * FRAME] + data[:FRAME] + data[2 * FRAME:]
+    assert refused(store, info, forged=swapped).reason == "tampered"
 
 
 def test_a_truncated_last_frame_is_refused(store: BlobStore) -> None:
     # given a blob of exactly three full frames: dropping the last leaves a well-formed prefix
-    info = put(store, secrets.token_bytes(3 * FRAME))
+    data = secrets.token_bytes(3 * FRAME)
+    info = put(store, data)
     start, width = frame_offsets(store, info)
     path = store.path(info.id)
     path.write_bytes(path.read_bytes()[:start + 2 * width])
-    assert refused(store, info).reason == "tampered"
+    assert refused(store, info, forged=data[:2 * FRAME]).reason == "tampered"
 
 
 def test_appended_bytes_are_refused(store: BlobStore) -> None:
@@ -111,7 +123,7 @@ def test_appended_bytes_are_refused(store: BlobStore) -> None:
 def test_one_blob_copied_over_another_is_refused(store: BlobStore) -> None:
     a, b = put(store, b"a" * 5000), put(store, b"b" * 5000)
     store.path(b.id).write_bytes(store.path(a.id).read_bytes())
-    assert refused(store, b).reason == "tampered"
+    assert refused(store, b, forged=b"a" * 5000).reason == "tampered"
 
 
 def test_a_wrong_expected_hash_is_refused_and_the_last_chunk_is_withheld(store: BlobStore) -> None:
@@ -250,3 +262,24 @@ def test_open_blob_store_generates_a_first_key_and_keeps_it(hub_data_dir: Path) 
     key_files = list((hub_data_dir / "keys").glob("*.key"))
     assert len(key_files) == 1
     assert os.stat(key_files[0]).st_mode & 0o077 == 0
+
+
+def test_an_edited_header_field_is_refused(store: BlobStore) -> None:
+    # the kind decides retention: relabelling a video as a document must not go unnoticed
+    info = put(store, b"x" * 3000, kind="face_video")
+    path = store.path(info.id)
+    path.write_bytes(path.read_bytes().replace(b"face_video", b"face_vide0", 1))
+    assert store.kind_of(info.id) == "face_vide0"
+    assert refused(store, info, forged=b"x" * 3000).reason == "tampered"
+
+
+def test_no_nonce_is_reused_within_a_blob_or_across_blobs(store: BlobStore) -> None:
+    # GCM with a repeated nonce leaks the XOR of plaintexts and the authentication key
+    data = b"\0" * (3 * FRAME)
+    a, b = put(store, data), put(store, data)
+    start, width = frame_offsets(store, a)
+    raw_a, raw_b = store.path(a.id).read_bytes(), store.path(b.id).read_bytes()
+    # compare the cipher bodies without their tags: the tags differ anyway (associated data)
+    frames = [raw[start + i * width:start + (i + 1) * width - TAG] for raw in (raw_a, raw_b)
+              for i in range(3)]
+    assert len(set(frames)) == 6, "identical plaintext frames produced identical ciphertext"

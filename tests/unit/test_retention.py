@@ -49,7 +49,6 @@ class MemoryStore:
     settled: set[str]
     deleted: dict[str, str] = field(default_factory=dict)
     audit: list[tuple[str | None, str, dict[str, Any]]] = field(default_factory=list)
-    reopen_on_check: str | None = None  # a case that gets reopened after planning
 
     def attachments_for_retention(self) -> Iterator[AttachmentRecord]:
         return iter([a for a in self.attachments.values() if a.id not in self.deleted])
