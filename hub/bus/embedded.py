@@ -159,11 +159,18 @@ class EmbeddedBus:
                 if not rows:
                     stop.wait(self.poll_s)
                     continue
-                for i, row in enumerate(rows):
-                    if stop.is_set():
-                        self._release([r[0] for r in rows[i:]], token)
-                        break
-                    self._handle(lane, token, row, handler)
+                acked: list[int] = []
+                try:
+                    for i, row in enumerate(rows):
+                        if stop.is_set():
+                            self._release([r[0] for r in rows[i:]], token)
+                            break
+                        if self._handle(lane, token, row, handler):
+                            acked.append(row[0])
+                finally:
+                    # One commit (one fsync) for the batch's acks: a crash before it only
+                    # redelivers already-handled messages, which at-least-once allows.
+                    self._ack(acked, token)
         finally:
             done.set()
             renewer.join(timeout=5)
@@ -204,13 +211,20 @@ class EmbeddedBus:
                 log.exception("embedded bus: lease renewal failed")
         self.close()  # this thread's connection
 
-    def _handle(self, lane: Lane, token: str, row: tuple[Any, ...], handler: Handler) -> None:
+    def _ack(self, seqs: list[int], token: str) -> None:
+        if seqs:
+            with self._tx() as db:
+                db.executemany("DELETE FROM messages WHERE seq=? AND lease=?",
+                               [(s, token) for s in seqs])
+
+    def _handle(self, lane: Lane, token: str, row: tuple[Any, ...], handler: Handler) -> bool:
+        """Run the handler and settle Retry/Dead; returns True when the message is to be acked."""
         seq, msg_id, rk, body, headers, attempts, tier = row
         message = Message(msg_id, rk, bytes(body), json.loads(headers))
         if attempts > lane.tiers.delivery_limit:
             self._dead(seq, token, lane, message, "delivery_limit",
                        f"delivered {attempts - 1} times", attempts - 1)
-            return
+            return False
         outcome: Outcome
         try:
             outcome = handler(Delivery(message, lane.queue, attempts))
@@ -219,13 +233,12 @@ class EmbeddedBus:
             if not isinstance(exc, TransientError | PermanentError):
                 log.exception("handler failed on message %s of %s", msg_id, lane.queue)
         if isinstance(outcome, Ack):
-            with self._tx() as db:
-                db.execute("DELETE FROM messages WHERE seq=? AND lease=?", (seq, token))
-        elif isinstance(outcome, Retry):
+            return True
+        if isinstance(outcome, Retry):
             plan = lane.next_retry(tier, outcome.delay_s)
             if plan is None:
                 self._dead(seq, token, lane, message, "retries_exhausted", outcome.reason, attempts)
-                return
+                return False
             with self._tx() as db:
                 db.execute(
                     "UPDATE messages SET visible_at=?, tier=?, lease=NULL WHERE seq=? AND lease=?",
@@ -233,6 +246,7 @@ class EmbeddedBus:
                 )
         else:
             self._dead(seq, token, lane, message, outcome.reason, outcome.detail, attempts)
+        return False
 
     def _dead(self, seq: int, token: str, lane: Lane, m: Message, reason: str, detail: str,
               attempts: int) -> None:
