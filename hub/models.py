@@ -112,7 +112,7 @@ class Origin(_Model):
 class Case(_Model):
     """One resident's application, submitted once by a village terminal."""
 
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.0"] = "1.0"
     case_id: uuid.UUID = Field(description="chosen by the terminal; the idempotency key")
     item_code: str = Field(min_length=1, max_length=32)
     applicant: Applicant

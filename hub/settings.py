@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     store_dsn: str | None = None
     config_dir: Path = Field(default_factory=default_config_dir)
     namespace: str = Field(default="hub", pattern=r"^[a-z][a-z0-9_]*$")
+    # amqps:// to RabbitMQ: CA bundle and client certificate (paths; never committed).
+    bus_ca_file: Path | None = None
+    bus_cert_file: Path | None = None
+    bus_key_file: Path | None = None
     # Attachments: upload size limit and the key file(s) for encryption at rest.
     max_attachment_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
