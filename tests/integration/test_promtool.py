@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hub import metrics
 from hub.metrics_server import bound_port, start_metrics_server, stop_metrics_server
-from tests.support.prometheus import exercise_every_family, run_prometheus
+from tests.support.prometheus import PrometheusServer, exercise_every_family
+from tests.support.prometheus import prometheus as prometheus  # the fixture
 from tests.support.services import require_promtool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +147,9 @@ def test_every_alert_rule_uses_metrics_the_hub_exports() -> None:
 
 
 @pytest.mark.promtool
-def test_real_prometheus_scrapes_the_metrics_server_and_answers_queries(tmp_path: Path) -> None:
+def test_real_prometheus_scrapes_the_metrics_server_and_answers_queries(
+    prometheus: Callable[..., PrometheusServer],
+) -> None:
     # Given a worker-style metrics server with a few values set
     remove = metrics.GAUGES.add_queue_stats(
         lambda: {"medical_insurance": metrics.QueueStats(depth=42, oldest_age_s=7.0)})
@@ -157,15 +160,15 @@ def test_real_prometheus_scrapes_the_metrics_server_and_answers_queries(tmp_path
     server, thread = start_metrics_server("127.0.0.1:0")
     try:
         # When a real Prometheus scrapes it every second
-        with run_prometheus([f"127.0.0.1:{bound_port(server)}"], tmp_path / "prom") as prom:
-            # Then the values come back through Prometheus's HTTP API
-            info = prom.wait_for("hub_build_info")
-            assert info[0]["metric"]["version"] == _build_version()
-            counter = prom.wait_for('hub_legs_dispatched_total{department="civil_affairs"}')
-            assert float(counter[0]["value"][1]) == expected
-            depth = prom.query('hub_queue_depth{department="medical_insurance"}')
-            assert float(depth[0]["value"][1]) == 42
-            assert float(prom.query("up")[0]["value"][1]) == 1
+        prom = prometheus([f"127.0.0.1:{bound_port(server)}"], scrape_interval_s=1.0)
+        # Then the values come back through Prometheus's HTTP API
+        info = prom.wait_for("hub_build_info")
+        assert info[0]["metric"]["version"] == _build_version()
+        counter = prom.wait_for('hub_legs_dispatched_total{department="civil_affairs"}')
+        assert float(counter[0]["value"][1]) == expected
+        depth = prom.query('hub_queue_depth{department="medical_insurance"}')
+        assert float(depth[0]["value"][1]) == 42
+        assert float(prom.query("up")[0]["value"][1]) == 1
     finally:
         stop_metrics_server(server, thread)
         remove()

@@ -10,7 +10,7 @@ until it is ready, and stops it on exit::
 
 The ``prometheus`` fixture is a factory for tests: ``prom = prometheus(["127.0.0.1:9101"])``;
 every server it started is stopped at teardown. Import it into a test module (or a conftest)
-with ``from tests.support.prometheus import prometheus  # noqa: F401``.
+with ``from tests.support.prometheus import prometheus as prometheus`` (explicit re-export).
 
 ``exercise_every_family()`` touches every metric family of ``hub.metrics`` once, so that an
 exposition contains a sample of each (for promtool and the dashboard checks).
