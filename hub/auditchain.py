@@ -45,7 +45,9 @@ def verify(entries: Iterable[ChainedEntry], start_prev: str = GENESIS) -> list[B
     expected_prev = start_prev
     last_seq: int | None = None
     for e in entries:
-        if last_seq is not None and e.seq != last_seq + 1:
+        if last_seq is not None and e.seq <= last_seq:
+            breaches.append(Breach(e.seq, f"out of order: entry {e.seq} follows {last_seq}"))
+        elif last_seq is not None and e.seq != last_seq + 1:
             breaches.append(Breach(e.seq, f"entries {last_seq + 1}..{e.seq - 1} are missing"))
         if e.prev_hash != expected_prev:
             breaches.append(Breach(e.seq, "previous-hash link broken (entry removed or reordered)"))

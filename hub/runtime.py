@@ -1,0 +1,161 @@
+"""Wiring: the parts of one hub process, started and stopped together.
+
+``Runtime`` opens what the settings name — the store, the bus, the blob store, the validated
+configuration — and starts any of: the outbox relay, the status tracker, department workers and
+the HTTP API, each on its own thread with its own bus connection. ``hub serve``, ``hub worker``,
+``hub run`` and ``hub demo`` are thin layers over it. ``close`` stops threads in dependency order
+(API first, so no new intake; then workers; then relay and tracker) and closes connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Adapter
+from hub.blobs import BlobStore, open_blob_store
+from hub.bus.base import Bus, status_queue
+from hub.bus.factory import open_bus
+from hub.config import HubConfig, load_config
+from hub.models import AttachmentRef
+from hub.outbox import Relay
+from hub.settings import Settings
+from hub.store import open_store
+from hub.store.base import Store
+from hub.tracker import StatusTracker
+from hub.worker import DepartmentWorker, Ledger, WorkerHook
+
+log = logging.getLogger("hub.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    cfg: HubConfig
+    store: Store
+    blobs: BlobStore
+    bus_factory: Callable[[], Bus]
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    workers: dict[str, DepartmentWorker] = field(default_factory=dict)
+    buses: list[Bus] = field(default_factory=list)
+    servers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, cfg: HubConfig | None = None) -> Runtime:
+        cfg = cfg or load_config(settings.config_dir)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.effective_store_dsn())
+        rt = cls(settings=settings, cfg=cfg, store=store, blobs=open_blob_store(settings),
+                 bus_factory=lambda: open_bus(settings))
+        bus = rt.new_bus()
+        bus.declare({name: d.retry.tiers() for name, d in cfg.departments.items()})
+        return rt
+
+    def new_bus(self) -> Bus:
+        """A bus handle of its own (one connection per thread)."""
+        bus = self.bus_factory()
+        self.buses.append(bus)
+        return bus
+
+    def _thread(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target()
+            except Exception:
+                log.exception("%s stopped with an error", name)
+                raise
+
+        t = threading.Thread(target=guarded, name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return t
+
+    # -- core: relay and status tracker ------------------------------------------------------
+    def start_relay(self) -> Relay:
+        relay = Relay(self.store, self.new_bus())
+        self._thread("relay", lambda: relay.run(self.stop))
+        return relay
+
+    def start_tracker(self, hook: Any = None) -> StatusTracker:
+        tracker = StatusTracker(self.store, hook)
+        bus = self.new_bus()
+        self._thread("tracker", lambda: bus.consume(status_queue(bus.namespace), tracker.handle,
+                                                    stop=self.stop, prefetch=64))
+        return tracker
+
+    def start_core(self) -> None:
+        self.start_relay()
+        self.start_tracker()
+
+    # -- workers -----------------------------------------------------------------------------
+    def open_attachment(self, ref: AttachmentRef) -> Any:
+        return self.blobs.open(ref.id, ref.sha256)
+
+    def start_worker(self, department: str, adapter: Adapter,
+                     hook: WorkerHook | None = None,
+                     poll_interval_s: float = 0.3) -> DepartmentWorker:
+        ledger = Ledger(self.settings.data_dir / f"worker-{department}.db")
+        worker = DepartmentWorker(department, self.cfg, self.new_bus(), adapter, ledger,
+                                  open_attachment=self.open_attachment, hook=hook)
+        self.workers[department] = worker
+        self._thread(f"worker-{department}",
+                     lambda: worker.run(poll_interval_s=poll_interval_s))
+        return worker
+
+    def build_adapter(self, department: str, secrets: Mapping[str, str] | None = None,
+                      **overrides: Any) -> Adapter:
+        from adapters.registry import build_adapter
+
+        dept = self.cfg.departments[department]
+        if overrides:
+            transport = dept.transport.model_copy(update=overrides)
+            dept = dept.model_copy(update={"transport": transport})
+        return build_adapter(dept, tables=self.cfg.code_tables, secrets=secrets)
+
+    # -- API ---------------------------------------------------------------------------------
+    def start_api(self, host: str, port: int) -> Any:
+        import uvicorn
+
+        from hub.api.app import ApiContext, create_app
+
+        ctx = ApiContext(settings=self.settings, config=self.cfg, store=self.store,
+                         blobs=self.blobs, readiness=self.bus_ready)
+        app = create_app(ctx)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                               access_log=False, lifespan="off"))
+        self.servers.append(server)
+        self._thread("api", server.run)
+        return server
+
+    def bus_ready(self) -> bool:
+        try:
+            return bool(self.buses) and self.buses[0].ping()
+        except Exception:  # noqa: BLE001 - readiness is a yes/no question
+            return False
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.should_exit = True
+        for worker in self.workers.values():
+            worker.stop.set()
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
+        for worker in self.workers.values():
+            worker.adapter.close()
+            worker.ledger.close()
+        for bus in self.buses:
+            try:
+                bus.close()
+            except Exception:  # noqa: BLE001
+                log.warning("closing a bus handle failed", exc_info=True)
+        self.store.close()
+
+
+def data_path(settings: Settings, name: str) -> Path:
+    return settings.data_dir / name
