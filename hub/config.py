@@ -77,6 +77,8 @@ def load_config(config_dir: Path) -> HubConfig:
     else:
         form_keys = set()
     problems.extend(_check_mappings(departments, tables, form_keys))
+    if isinstance(catalogue, Catalogue):
+        problems.extend(_check_code_coverage(catalogue, departments, tables))
     if problems:
         raise ConfigError(problems)
     assert isinstance(catalogue, Catalogue)
@@ -91,4 +93,34 @@ def _check_mappings(departments: dict[str, DepartmentConfig], tables: dict[str, 
     out: list[Problem] = []
     for dept in departments.values():
         out.extend(mapping.check_mapping(dept, tables, form_keys))
+    return out
+
+
+def _check_code_coverage(catalogue: Catalogue, departments: dict[str, DepartmentConfig],
+                         tables: dict[str, CodeTable]) -> list[Problem]:
+    """Every value a catalogue item can send through a code table must have an entry.
+
+    An item code routed to a department, or an enum choice of a form field, that its code table
+    does not list would only fail at delivery time, case by case; catch it at start-up instead.
+    """
+    out: list[Problem] = []
+    for dept in departments.values():
+        items = [i for i in catalogue.items if dept.name in i.departments]
+        where = str(dept.source_file or f"departments/{dept.name}.yaml")
+        for n, fm in enumerate(dept.mapping.fields):
+            for t in fm.transforms:
+                if t.kind != "code_table" or t.table not in tables or not fm.source:
+                    continue
+                table = tables[t.table]
+                values: set[str] = set()
+                if fm.source == "item_code":
+                    values = {i.code for i in items}
+                elif fm.source.startswith("form."):
+                    key = fm.source.split(".", 1)[1]
+                    values = {c for i in items for f in i.form if f.key == key for c in f.choices}
+                for value in sorted(values - set(table.entries)):
+                    out.append(Problem(
+                        f"{where}: mapping.fields.{n}.transforms", "code.unknown_entry",
+                        f"{fm.source} value {value!r} has no entry in code table {t.table!r}"
+                        f"{did_you_mean(value, table.entries)}"))
     return out

@@ -40,30 +40,36 @@ def read_yaml(path: Path) -> Any:
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """The field names valid at ``loc`` (best effort, following nested models)."""
-    current: Any = model
+    """The field names valid at ``loc`` (best effort: follows nested models, unions tagged by
+    ``kind``, lists and dicts of models)."""
+    candidates: list[type[BaseModel]] = [model]
     for part in loc:
         if isinstance(part, int):
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        info = current.model_fields.get(str(part))
-        if info is None:
-            return []
-        current = _model_in(info.annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+        following = [m.model_fields[str(part)] for m in candidates if str(part) in m.model_fields]
+        if following:
+            candidates = [m for info in following for m in _models_in(info.annotation)]
+            continue
+        tagged = [m for m in candidates if _tag(m) == part]
+        if tagged:  # a discriminated-union tag in the location
+            candidates = tagged
+        # else: a dict key; stay on the same models
+    return sorted({name for m in candidates for name in m.model_fields})
 
 
-def _model_in(annotation: Any) -> Any:
+def _tag(model: type[BaseModel]) -> object:
+    info = model.model_fields.get("kind")
+    args = getattr(info.annotation, "__args__", ()) if info else ()
+    return args[0] if len(args) == 1 else None
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return [annotation]
+    found: list[type[BaseModel]] = []
     for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+        found.extend(_models_in(arg))
+    return found
 
 
 def problems_from(exc: ValidationError, source: str, model: type[BaseModel]) -> list[Problem]:

@@ -19,8 +19,14 @@ def config_copy(tmp_path: Path) -> Path:
     """A copy of the shipped config folder (wire-file paths resolved against the originals)."""
     dest = tmp_path / "config"
     shutil.copytree(CONFIG_DIR, dest)
-    # Department YAMLs refer to wire files relative to their own folder: keep them reachable.
-    for f in (CONFIG_DIR / "departments").iterdir():
-        if f.is_dir() and not (dest / "departments" / f.name).exists():
-            shutil.copytree(f, dest / "departments" / f.name)
+    # Department YAMLs refer to wire files relative to their own folder: point them at the repo.
+    for f in (dest / "departments").glob("*.yaml"):
+        text = f.read_text(encoding="utf-8").replace("../../adapters/", f"{REPO}/adapters/")
+        f.write_text(text, encoding="utf-8")
     return dest
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
