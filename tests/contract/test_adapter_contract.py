@@ -4,6 +4,7 @@ Given a simulator playing the department, when the hub submits legs, then it get
 brings back approval, rejection and a request for more materials, never files a leg twice,
 and every failure leaves the adapter as TransientError or PermanentError only.
 """
+# ruff: noqa: F811  (pytest fixtures are imported by name and used as arguments)
 
 from __future__ import annotations
 

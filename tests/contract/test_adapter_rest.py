@@ -1,4 +1,5 @@
 """REST transport specifics: Retry-After, timeouts, credentials, signed callbacks."""
+# ruff: noqa: F811  (pytest fixtures are imported by name and used as arguments)
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -73,8 +74,8 @@ def test_idempotency_key_is_the_leg_id(rest_sim: Running, hub_config: HubConfig)
 class _Receiver(BaseHTTPRequestHandler):
     """The hub's side of callbacks, verifying like the API does."""
 
-    got: list[Any] = []
-    refused: list[str] = []
+    got: ClassVar[list[Any]] = []
+    refused: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))

@@ -1,4 +1,5 @@
 """SOAP transport specifics: hardened parsing of WSDLs and responses, faults, WS-Security."""
+# ruff: noqa: F811  (pytest fixtures are imported by name and used as arguments)
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ def _wsdl_copy(tmp_path: Path, transform: str) -> Path:
     shutil.copy(WSDL.with_name("service.xsd"), folder / "service.xsd")
     text = WSDL.read_text(encoding="utf-8")
     if transform == "dtd":
-        text = text.replace("<wsdl:definitions", '<!DOCTYPE d [<!ELEMENT d ANY>]>\n<wsdl:definitions',
-                            1)
+        text = text.replace("<wsdl:definitions",
+                            '<!DOCTYPE d [<!ELEMENT d ANY>]>\n<wsdl:definitions', 1)
     elif transform == "entity":
         text = text.replace("<wsdl:definitions",
                             '<!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'

@@ -3,6 +3,7 @@
 A fixture runs ``/usr/sbin/sshd -D`` on a free port with a generated host key and a generated
 client key in a temporary ``authorized_keys`` (``internal-sftp``, no PAM, no pid file).
 """
+# ruff: noqa: F811  (pytest fixtures are imported by name and used as arguments)
 
 from __future__ import annotations
 
