@@ -16,13 +16,14 @@ A port already in use raises ``hub.errors.ConfigError`` naming the address.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import make_asgi_app, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 
 from hub.errors import ConfigError, Problem
 from hub.metrics import REGISTRY, UNMATCHED, http_request
@@ -80,13 +81,21 @@ def stop_metrics_server(server: WSGIServer, thread: threading.Thread) -> None:
 
 
 class _MetricsApp:
-    """An object, not a function, so Starlette's ``Route`` treats it as a raw ASGI app."""
+    """The text exposition as a raw ASGI app (an object, so Starlette's ``Route`` keeps it raw).
 
-    def __init__(self) -> None:
-        self._app = make_asgi_app(registry=REGISTRY)
+    The exposition is generated on a worker thread: scrape-time gauge sources may query the
+    store or the broker, and must not block the API's event loop while they do.
+    """
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self._app(scope, receive, send)
+        if scope.get("type") != "http":
+            return
+        body = await asyncio.to_thread(generate_latest, REGISTRY)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope.get("method") == "HEAD" else body})
 
 
 def metrics_asgi_app() -> ASGIApp:

@@ -201,3 +201,28 @@ def test_api_metrics_use_route_templates_not_raw_paths(api_url: str) -> None:
             in text)
     assert 'route="unmatched",status="404"' in text
     assert "c-20260501" not in text and "510104199001011234" not in text
+
+
+def test_a_slow_gauge_source_does_not_block_the_api(api_url: str) -> None:
+    # Given a gauge source that waits until an API request has been served
+    started, served = threading.Event(), threading.Event()
+    outcome: list[bool] = []
+
+    def slow_outbox() -> int:
+        started.set()
+        outcome.append(served.wait(timeout=5))
+        return 0
+
+    metrics.GAUGES.add_outbox_pending(slow_outbox)
+    scrape = threading.Thread(target=lambda: httpx.get(f"{api_url}/metrics", timeout=20))
+    scrape.start()
+    # When the API is asked for a case while the scrape is in the source
+    try:
+        assert started.wait(timeout=10)
+        resp = httpx.get(f"{api_url}/v1/cases/c-1", timeout=20)
+        served.set()
+    finally:
+        scrape.join(timeout=20)
+    # Then the request was served while the source was still waiting (no event-loop block)
+    assert resp.status_code == 200
+    assert outcome == [True]
