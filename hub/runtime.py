@@ -52,13 +52,13 @@ class Runtime:
         store = open_store(settings.effective_store_dsn())
         rt = cls(settings=settings, cfg=cfg, store=store, blobs=open_blob_store(settings),
                  bus_factory=lambda: open_bus(settings))
-        bus = rt.new_bus()
-        bus.declare({name: d.retry.tiers() for name, d in cfg.departments.items()})
+        rt.new_bus()  # declares the topology once, up front
         return rt
 
     def new_bus(self) -> Bus:
-        """A bus handle of its own (one connection per thread)."""
+        """A bus handle of its own (one connection per thread), topology declared."""
         bus = self.bus_factory()
+        bus.declare({name: d.retry.tiers() for name, d in self.cfg.departments.items()})
         self.buses.append(bus)
         return bus
 
@@ -85,7 +85,8 @@ class Runtime:
         tracker = StatusTracker(self.store, hook)
         bus = self.new_bus()
         self._thread("tracker", lambda: bus.consume(status_queue(bus.namespace), tracker.handle,
-                                                    stop=self.stop, prefetch=64))
+                                                    stop=self.stop, prefetch=64,
+                                                    concurrency=1))
         return tracker
 
     def start_core(self) -> None:
@@ -111,11 +112,8 @@ class Runtime:
                       **overrides: Any) -> Adapter:
         from adapters.registry import build_adapter
 
-        dept = self.cfg.departments[department]
-        if overrides:
-            transport = dept.transport.model_copy(update=overrides)
-            dept = dept.model_copy(update={"transport": transport})
-        return build_adapter(dept, tables=self.cfg.code_tables, secrets=secrets)
+        return build_adapter(self.cfg.departments[department], tables=self.cfg.code_tables,
+                             secrets=secrets, overrides=overrides or None)
 
     # -- API ---------------------------------------------------------------------------------
     def start_api(self, host: str, port: int) -> Any:

@@ -73,6 +73,24 @@ LEG_LABELS: dict[LegState, str] = {
 }
 
 
+# How far along a leg is; an event "ahead" of its leg is early, one behind it is stale.
+_RANK = {S.PENDING: 0, S.DISPATCHED: 1, S.SUBMITTED: 2, S.RESUBMITTED: 2, S.ACCEPTED: 3,
+         S.NEEDS_MATERIALS: 4, S.APPROVED: 5, S.REJECTED: 5}
+_TARGET = {K.SUBMITTED: 2, K.RESUBMITTED: 2, K.ACCEPTED: 3, K.NEEDS_MATERIALS: 4,
+           K.APPROVED: 5, K.REJECTED: 5}
+
+
+def is_early(current: LegState, kind: LegEventKind) -> bool:
+    """True when a refused event may fit once the leg's earlier events are applied.
+
+    Events of one leg travel on different connections (the receipt from the consumer, results
+    from the poller) and may overtake each other; an early event is deferred, not refused.
+    """
+    if current not in _RANK or current in (S.APPROVED, S.REJECTED):
+        return False
+    return _TARGET.get(kind, -1) > _RANK[current]
+
+
 def next_state(current: LegState, kind: LegEventKind) -> LegState | None:
     """The state a leg moves to on ``kind``, or None when the event must be refused."""
     return TRANSITIONS[current].get(kind)

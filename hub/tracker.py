@@ -22,6 +22,9 @@ log = logging.getLogger("hub.tracker")
 
 TrackerHook = Callable[[LegEvent, ApplyResult], None]
 
+# An early event (see hub.status.is_early) is deferred this many times, then refused and recorded.
+EARLY_RETRIES = 8
+
 
 class StatusTracker:
     def __init__(self, store: Store, hook: TrackerHook | None = None) -> None:
@@ -34,11 +37,15 @@ class StatusTracker:
         except ValidationError as exc:
             raise MalformedMessage(f"not a valid leg event: {exc.error_count()} error(s)") from exc
         try:
-            result = self.store.apply_leg_event(event)
+            result = self.store.apply_leg_event(
+                event, defer_early=delivery.attempt <= EARLY_RETRIES)
         except TransientError:
             raise
         except Exception as exc:  # a database hiccup: retry later, never lose the event
             raise TransientError(f"store unavailable: {type(exc).__name__}") from exc
+        if result.deferred:
+            raise TransientError(f"{event.kind.value} arrived before the leg reached it",
+                                 retry_after_s=1.0)
         if result.refused_reason:
             log.warning("refused leg event", extra={"case_id": str(event.case_id),
                                                     "leg_id": event.leg_id,

@@ -155,8 +155,9 @@ class DepartmentWorker:
 
     def _submit(self, msg: LegMessage, delivery: Delivery) -> Outcome:
         record = mapping.apply(self.dept.mapping, msg.payload, self.cfg.code_tables)
-        key = msg.leg_id if msg.kind == "submit" else f"{msg.leg_id}/s/{msg.message_id}"
-        request = SubmitRequest(leg_id=key, case_id=str(msg.case_id), item_code=msg.item_code,
+        # Departments key a leg and its supplements by the leg id (a supplement answers the
+        # department's request on that application; a resent supplement changes nothing).
+        request = SubmitRequest(leg_id=msg.leg_id, case_id=str(msg.case_id), item_code=msg.item_code,
                                 kind=msg.kind, record=record, attachments=msg.attachments,
                                 open_attachment=self.open_attachment)
         self._emit("submit", case_id=str(msg.case_id), leg_id=msg.leg_id, attempt=delivery.attempt)
@@ -222,8 +223,7 @@ class DepartmentWorker:
 
 def result_event(r: Result, department: str) -> LegEvent:
     case_id = r.leg_id.split(":", 1)[0]
-    leg = r.leg_id.split("/s/", 1)[0]
-    return LegEvent(event_id=f"r:{department}:{r.result_id}", case_id=case_id, leg_id=leg,
+    return LegEvent(event_id=f"r:{department}:{r.result_id}", case_id=case_id, leg_id=r.leg_id,
                     department=department, kind=LegEventKind(r.outcome),
                     receipt=r.department_ref, detail=r.detail,
                     missing_materials=list(r.missing_materials), at=utcnow())

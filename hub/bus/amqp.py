@@ -194,9 +194,11 @@ class AmqpBus:
         return lane
 
     def consume(
-        self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int = 16
+        self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int = 16,
+        concurrency: int | None = None,
     ) -> None:
         lane = self._lane(queue)
+        threads = concurrency or max(1, min(prefetch, 8))
         for attempt in Retrying(
             retry=retry_if_exception_type(Reconnect),
             wait=wait_random_exponential(multiplier=0.2, max=10.0),
@@ -205,7 +207,7 @@ class AmqpBus:
         ):
             with attempt:
                 try:
-                    self._consume_once(lane, handler, stop, prefetch)
+                    self._consume_once(lane, handler, stop, prefetch, threads)
                 except Reconnect:
                     if stop.is_set():
                         return
@@ -213,10 +215,10 @@ class AmqpBus:
                     raise
 
     def _consume_once(
-        self, lane: Lane, handler: Handler, stop: threading.Event, prefetch: int
+        self, lane: Lane, handler: Handler, stop: threading.Event, prefetch: int, threads: int
     ) -> None:
         conn = self._connect()
-        pool = ThreadPoolExecutor(max_workers=max(1, min(prefetch, 8)),
+        pool = ThreadPoolExecutor(max_workers=threads,
                                   thread_name_prefix=f"bus-{lane.name}")
         inflight = [0]
         guard = threading.Lock()

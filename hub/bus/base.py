@@ -105,8 +105,13 @@ class Bus(Protocol):
         *,
         stop: threading.Event,
         prefetch: int = 16,
+        concurrency: int | None = None,
     ) -> None:
-        """Deliver messages of ``queue`` to ``handler`` until ``stop`` is set."""
+        """Deliver messages of ``queue`` to ``handler`` until ``stop`` is set.
+
+        ``concurrency`` bounds how many handlers run at once (default: up to 8 for a broker,
+        one for the embedded bus); 1 keeps the queue's order, which the status tracker needs.
+        """
 
     def dead_letters(self, department: str | None = None) -> list[DeadLetter]: ...
 

@@ -146,8 +146,10 @@ class EmbeddedBus:
             )
 
     def consume(
-        self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int = 16
+        self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int = 16,
+        concurrency: int | None = None,
     ) -> None:
+        # Handlers run one at a time here (``concurrency`` is accepted for the protocol).
         lane = self._lane(queue)
         token = uuid.uuid4().hex
         done = threading.Event()

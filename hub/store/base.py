@@ -39,6 +39,7 @@ class CreateResult:
 class ApplyResult:
     applied: bool
     duplicate: bool = False
+    deferred: bool = False  # early: not applied, not recorded; deliver again later
     refused_reason: str | None = None
     leg_state: LegState | None = None
     case_status: CaseStatus | None = None
@@ -143,7 +144,7 @@ class Store(Protocol):
 
         Raises ValueError on a cursor this store did not issue."""
 
-    def apply_leg_event(self, event: LegEvent) -> ApplyResult: ...
+    def apply_leg_event(self, event: LegEvent, *, defer_early: bool = False) -> ApplyResult: ...
 
     def add_supplement(self, case_id: uuid.UUID, department: str,
                        message: LegMessage) -> SupplementResult: ...

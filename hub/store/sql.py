@@ -18,7 +18,14 @@ from sqlalchemy import Engine, and_, func, insert, or_, select, update
 
 from hub.models import Case, LegEvent, LegEventKind, LegMessage, LegState
 from hub.outbox import OutboxRow
-from hub.status import LEG_LABELS, CaseStatus, all_settled, derive_case_status, next_state
+from hub.status import (
+    LEG_LABELS,
+    CaseStatus,
+    all_settled,
+    derive_case_status,
+    is_early,
+    next_state,
+)
 from hub.status import refusal_reason as _refusal
 from hub.store import schema as t
 from hub.store.base import ApplyResult, CasePage, CaseRow, CreateResult, SupplementResult
@@ -116,7 +123,7 @@ class SqlStore(SqlMoreMixin):
         return CasePage(items=items, next_cursor=nxt)
 
     # ---- leg events --------------------------------------------------------------------------
-    def apply_leg_event(self, event: LegEvent) -> ApplyResult:
+    def apply_leg_event(self, event: LegEvent, *, defer_early: bool = False) -> ApplyResult:
         cid = str(event.case_id)
         with self._write("apply_leg_event") as tx:
             seen = tx.conn.execute(select(t.processed_events.c.event_id).where(
@@ -129,6 +136,8 @@ class SqlStore(SqlMoreMixin):
                 return self._refuse(tx, event, "unknown leg for this case and department", None)
             current = LegState(leg.state)
             new = next_state(current, event.kind)
+            if new is None and defer_early and is_early(current, event.kind):
+                return ApplyResult(applied=False, deferred=True, leg_state=current)
             if new is None:
                 return self._refuse(tx, event, _refusal(current, event.kind), current)
             missing = (event.missing_materials if event.kind is LegEventKind.NEEDS_MATERIALS
