@@ -1,1 +1,2 @@
-"""Department adapters: one narrow protocol (adapters.base), three transports, one package per department."""
+"""Department adapters: one narrow protocol (adapters.base), three transports, and one package
+per department."""

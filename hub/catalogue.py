@@ -92,7 +92,7 @@ class Catalogue(_Model):
         return {f.key for i in self.items for f in i.form}
 
 
-def _check_value(f: FormField, value: Any, path: str) -> Problem | None:  # noqa: PLR0911
+def _check_value(f: FormField, value: Any, path: str) -> Problem | None:
     label = f.label
     if f.type == "string":
         if not isinstance(value, str):

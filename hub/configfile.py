@@ -59,7 +59,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
 
 def _tag(model: type[BaseModel]) -> object:
     info = model.model_fields.get("kind")
-    args = getattr(info.annotation, "__args__", ()) if info else ()
+    args: tuple[object, ...] = tuple(getattr(info.annotation, "__args__", ())) if info else ()
     return args[0] if len(args) == 1 else None
 
 

@@ -17,10 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter
+from hub import metrics
 from hub.blobs import BlobStore, open_blob_store
 from hub.bus.base import Bus, status_queue
 from hub.bus.factory import open_bus
 from hub.config import HubConfig, load_config
+from hub.instrument import (
+    CountingBus,
+    InstrumentedAdapter,
+    register_gauges,
+    tracker_hook,
+    worker_hook,
+)
 from hub.models import AttachmentRef
 from hub.outbox import Relay
 from hub.settings import Settings
@@ -44,6 +52,7 @@ class Runtime:
     workers: dict[str, DepartmentWorker] = field(default_factory=dict)
     buses: list[Bus] = field(default_factory=list)
     servers: list[Any] = field(default_factory=list)
+    unregister: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings, cfg: HubConfig | None = None) -> Runtime:
@@ -52,7 +61,10 @@ class Runtime:
         store = open_store(settings.effective_store_dsn())
         rt = cls(settings=settings, cfg=cfg, store=store, blobs=open_blob_store(settings),
                  bus_factory=lambda: open_bus(settings))
-        rt.new_bus()  # declares the topology once, up front
+        bus = rt.new_bus()  # declares the topology once, up front
+        metrics.configure_labels(departments=cfg.departments,
+                                 items=[i.code for i in cfg.catalogue.items])
+        rt.unregister += register_gauges(bus, store, list(cfg.departments))
         return rt
 
     def new_bus(self) -> Bus:
@@ -77,12 +89,12 @@ class Runtime:
 
     # -- core: relay and status tracker ------------------------------------------------------
     def start_relay(self) -> Relay:
-        relay = Relay(self.store, self.new_bus())
+        relay = Relay(self.store, CountingBus(self.new_bus()))
         self._thread("relay", lambda: relay.run(self.stop))
         return relay
 
-    def start_tracker(self, hook: Any = None) -> StatusTracker:
-        tracker = StatusTracker(self.store, hook)
+    def start_tracker(self) -> StatusTracker:
+        tracker = StatusTracker(self.store, tracker_hook(self.store))
         bus = self.new_bus()
         self._thread("tracker", lambda: bus.consume(status_queue(bus.namespace), tracker.handle,
                                                     stop=self.stop, prefetch=64,
@@ -98,12 +110,15 @@ class Runtime:
         return self.blobs.open(ref.id, ref.sha256)
 
     def start_worker(self, department: str, adapter: Adapter,
-                     hook: WorkerHook | None = None,
+                     hook: WorkerHook | None = worker_hook,
                      poll_interval_s: float = 0.3) -> DepartmentWorker:
         ledger = Ledger(self.settings.data_dir / f"worker-{department}.db")
-        worker = DepartmentWorker(department, self.cfg, self.new_bus(), adapter, ledger,
+        worker = DepartmentWorker(department, self.cfg, self.new_bus(),
+                                  InstrumentedAdapter(adapter), ledger,
                                   open_attachment=self.open_attachment, hook=hook)
         self.workers[department] = worker
+        self.unregister += register_gauges(worker.bus, None, [],
+                                           {department: worker.breaker})
         self._thread(f"worker-{department}",
                      lambda: worker.run(poll_interval_s=poll_interval_s))
         return worker
@@ -119,13 +134,18 @@ class Runtime:
     def start_api(self, host: str, port: int) -> Any:
         import uvicorn
 
-        from hub.api.app import ApiContext, create_app
+        from hub.api.app import create_app
+        from hub.api.context import ApiContext
+        from hub.metrics_server import HttpMetricsMiddleware, metrics_route
 
         ctx = ApiContext(settings=self.settings, config=self.cfg, store=self.store,
                          blobs=self.blobs, readiness=self.bus_ready)
         app = create_app(ctx)
+        app.router.routes.append(metrics_route())
+        app.add_middleware(HttpMetricsMiddleware)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                               access_log=False, lifespan="off"))
+                                               access_log=False, lifespan="off",
+                                               log_config=None))
         self.servers.append(server)
         self._thread("api", server.run)
         return server
@@ -133,10 +153,12 @@ class Runtime:
     def bus_ready(self) -> bool:
         try:
             return bool(self.buses) and self.buses[0].ping()
-        except Exception:  # noqa: BLE001 - readiness is a yes/no question
+        except Exception:
             return False
 
     def close(self) -> None:
+        for unregister in self.unregister:
+            unregister()
         for server in self.servers:
             server.should_exit = True
         for worker in self.workers.values():
@@ -150,7 +172,7 @@ class Runtime:
         for bus in self.buses:
             try:
                 bus.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("closing a bus handle failed", exc_info=True)
         self.store.close()
 

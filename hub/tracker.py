@@ -54,6 +54,6 @@ class StatusTracker:
         if self._hook is not None:
             try:
                 self._hook(event, result)
-            except Exception:  # noqa: BLE001 - a hook never loses a message
+            except Exception:
                 log.exception("tracker hook failed")
         return Ack()

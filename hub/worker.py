@@ -112,7 +112,7 @@ class DepartmentWorker:
             return
         try:
             self._hook(event, self.department, dict(fields))
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("worker hook %s failed", event)
 
     def handle(self, delivery: Delivery) -> Outcome:
@@ -204,7 +204,7 @@ class DepartmentWorker:
         while not self.stop.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - a poll failure must not kill the worker
+            except Exception:
                 log.exception("polling results of %s failed", self.department)
             self.stop.wait(interval_s)
 

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from hub import metrics
 from hub import router as case_router
 from hub.api.auth import context, current_terminal
 from hub.api.checks import attachment_problems
@@ -46,6 +47,8 @@ def _accept(ctx: ApiContext, terminal: Terminal, raw: object) -> JSONResponse:
     try:
         case = validate_case(raw, ctx.config)
     except CaseRejected as exc:
+        item = raw.get("item_code") if isinstance(raw, dict) else None
+        metrics.case_received(item if isinstance(item, str) else "other", "rejected")
         raise ApiError(422, exc.problems) from None
     problems: list[Problem] = []
     if case.origin.village_code != terminal.village:
@@ -61,6 +64,8 @@ def _accept(ctx: ApiContext, terminal: Terminal, raw: object) -> JSONResponse:
         raise ApiError(422, problems)
     legs = case_router.route(case, ctx.config)
     result = ctx.store.create_case(case, legs, body_hash(case))
+    metrics.case_received(case.item_code, "rejected" if result.conflict else
+                          "accepted" if result.created else "duplicate")
     if result.conflict:
         raise ApiError.one(409, "case.conflict", "该案件编号已提交过不同的内容", "case_id")
     assert result.status is not None

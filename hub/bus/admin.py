@@ -6,6 +6,7 @@ Runs with the core user's rights; deletes every queue and exchange the topology 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pika
@@ -20,7 +21,7 @@ def delete_namespace(url: str, namespace: str, departments: tuple[str, ...] = (
         "social_security", "medical_insurance", "civil_affairs")) -> None:
     try:
         conn = pika.BlockingConnection(pika.URLParameters(url))
-    except Exception:  # noqa: BLE001 - clean-up is best effort
+    except Exception:
         log.warning("could not connect to delete namespace %s", namespace)
         return
     try:
@@ -32,10 +33,8 @@ def delete_namespace(url: str, namespace: str, departments: tuple[str, ...] = (
                 ch.queue_delete(q)
         for kind in ("dispatch", "events", "retry", "dead"):
             ch.exchange_delete(exchange(namespace, kind))
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("deleting namespace %s was incomplete", namespace, exc_info=True)
     finally:
-        try:
+        with contextlib.suppress(Exception):  # clean-up is best effort
             conn.close()
-        except Exception:  # noqa: BLE001
-            pass

@@ -12,8 +12,8 @@ import secrets
 import sys
 from typing import Any
 
-from hub.status import LEG_LABELS
 from hub.models import LegState
+from hub.status import LEG_LABELS
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 

@@ -1,4 +1,4 @@
-"""``hub schema case``: print the JSON Schema of the unified case (committed under config/schema/)."""
+"""``hub schema case``: print the unified case's JSON Schema (committed in config/schema/)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import argparse
 import json
 from typing import Any
 
+from pydantic import BaseModel
+
 from hub.models import Case, LegEvent, LegMessage
 
-SCHEMAS = {"case": Case, "leg-message": LegMessage, "leg-event": LegEvent}
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "case": Case, "leg-message": LegMessage, "leg-event": LegEvent}
 
 
 def schema_json(name: str) -> str:

@@ -8,6 +8,7 @@ fails loudly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -89,10 +90,9 @@ def create_vhost() -> tuple[str, str]:
 
 
 def delete_vhost(vhost: str) -> None:
-    try:
+    # Clean-up is best effort; leftovers of dead runs are removed at the next start.
+    with contextlib.suppress(Exception):
         rabbitmqctl("delete_vhost", vhost)
-    except Exception:  # noqa: BLE001 - cleanup is best effort; leftovers are removed next run
-        pass
 
 
 def _pg_admin() -> object:
@@ -128,7 +128,7 @@ def drop_database(name: str) -> None:
     try:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    except Exception:  # noqa: BLE001 - best effort; leftovers are removed next run
+    except Exception:
         pass
 
 
