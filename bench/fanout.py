@@ -1,0 +1,202 @@
+"""Fan-out benchmark: cases through the hub's intake to three departments, all state persisted.
+
+    python -m bench.fanout [--bus amqp,embedded] [--cases N] [--rate 100] [--rate-cases M]
+
+Each case goes through what ``POST /v1/cases`` does after authentication (validation, routing,
+``store.create_case``: case + legs + outbox in one transaction), then the outbox relay, the bus,
+three department workers (ledger, mapping, zero-latency stub adapter, event publish, ack) and
+the status tracker, which persists every leg's ``dispatched`` and ``submitted`` change.
+
+Figures:
+* ``cases_per_s``: N cases submitted by 4 intake threads as fast as they go, divided by the
+  time from the first intake to the tracker having persisted the last leg's ``submitted``.
+* ``p50_ms`` / ``p99_ms``: at a fixed offered rate (default 100 cases/s), intake start to the
+  last of the case's three legs arriving at its (stub) department. ``persisted_p99_ms`` is the
+  same to the tracker having stored that leg's ``submitted`` state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from hub import router
+from hub.api.routes_cases import body_hash
+from hub.bus.base import status_queue
+from hub.config import HubConfig
+from hub.instrument import tracker_hook
+from hub.models import LegEvent, LegEventKind
+from hub.runtime import Runtime
+from hub.store.base import ApplyResult
+from hub.tracker import StatusTracker
+from hub.validation import validate_case
+
+from bench.common import (
+    Env,
+    StubAdapter,
+    bench_config,
+    case_bytes,
+    emit,
+    env_int,
+    env_list,
+    hub_env,
+    percentile,
+    sample_cases,
+)
+
+
+class Persisted:
+    """Tracker hook: when each case had all its legs' ``submitted`` state stored."""
+
+    def __init__(self, legs_per_case: int) -> None:
+        self.legs_per_case = legs_per_case
+        self._seen: dict[str, int] = {}
+        self.done_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+
+    def hook(self, event: LegEvent, result: ApplyResult) -> None:
+        if not result.applied or event.kind is not LegEventKind.SUBMITTED:
+            return
+        now = time.perf_counter()
+        cid = str(event.case_id)
+        with self._cond:
+            n = self._seen[cid] = self._seen.get(cid, 0) + 1
+            if n == self.legs_per_case:
+                self.done_at[cid] = now
+                self._cond.notify_all()
+
+    def wait(self, ids: list[str], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while not all(i in self.done_at for i in ids):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+        return True
+
+
+class Hub:
+    """The hub's core started for a benchmark: relay, tracker, three workers with stubs."""
+
+    def __init__(self, env: Env, cfg: HubConfig) -> None:
+        self.cfg = cfg
+        self.rt = Runtime.open(env.settings, cfg)
+        self.persisted = Persisted(len(cfg.departments))
+        self.stubs = {d: StubAdapter(d) for d in cfg.departments}
+        self.rt.start_relay()
+        self._start_tracker()
+        for name, stub in self.stubs.items():
+            self.rt.start_worker(name, stub, poll_interval_s=5.0)
+        self.started: dict[str, float] = {}
+
+    def _start_tracker(self) -> None:
+        """As ``Runtime.start_tracker``, with the runtime's hook followed by the bench's own."""
+        metrics_hook = tracker_hook(self.rt.store)
+
+        def hook(event: LegEvent, result: ApplyResult) -> None:
+            metrics_hook(event, result)
+            self.persisted.hook(event, result)
+
+        tracker = StatusTracker(self.rt.store, hook)
+        bus = self.rt.new_bus()
+        thread = threading.Thread(target=bus.consume, name="tracker", daemon=True, args=(
+            status_queue(bus.namespace), tracker.handle), kwargs={
+            "stop": self.rt.stop, "prefetch": 64, "concurrency": 1})
+        thread.start()
+        self.rt.threads.append(thread)  # joined by Runtime.close
+
+    def intake(self, raw: dict[str, Any]) -> str:
+        t0 = time.perf_counter()
+        case = validate_case(raw, self.cfg)
+        legs = router.route(case, self.cfg)
+        result = self.rt.store.create_case(case, legs, body_hash(case))
+        assert result.created, "bench case ids are unique"
+        cid = str(case.case_id)
+        self.started[cid] = t0
+        return cid
+
+    def delivered_at(self, cid: str) -> float:
+        return max(s.arrived[f"{cid}:{d}"] for d, s in self.stubs.items())
+
+    def close(self) -> None:
+        self.rt.close()
+
+
+def saturation(hub: Hub, cases: list[dict[str, Any]], timeout_s: float) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(hub.intake, cases))
+    t_intake = time.perf_counter() - t0
+    ok = hub.persisted.wait(ids, timeout_s)
+    done = [hub.persisted.done_at[i] for i in ids if i in hub.persisted.done_at]
+    elapsed = (max(done) if done else time.perf_counter()) - t0
+    return {"cases": len(ids), "completed": len(done), "complete": ok,
+            "cases_per_s": round(len(done) / elapsed, 1),
+            "intake_cases_per_s": round(len(ids) / t_intake, 1), "seconds": round(elapsed, 2)}
+
+
+def fixed_rate(hub: Hub, cases: list[dict[str, Any]], rate: float,
+               timeout_s: float) -> dict[str, Any]:
+    ids: list[str] = []
+    start = time.perf_counter()
+    for n, raw in enumerate(cases):
+        due = start + n / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        ids.append(hub.intake(raw))
+    ok = hub.persisted.wait(ids, timeout_s)
+    ids = [i for i in ids if i in hub.persisted.done_at]
+    delivered = [(hub.delivered_at(i) - hub.started[i]) * 1000 for i in ids]
+    stored = [(hub.persisted.done_at[i] - hub.started[i]) * 1000 for i in ids]
+    if not delivered:
+        return {"offered_rate": rate, "complete": False}
+    return {"offered_rate": rate, "rate_cases": len(cases), "complete": ok,
+            "p50_ms": round(percentile(delivered, 50), 2),
+            "p99_ms": round(percentile(delivered, 99), 2),
+            "max_ms": round(max(delivered), 2),
+            "persisted_p50_ms": round(percentile(stored, 50), 2),
+            "persisted_p99_ms": round(percentile(stored, 99), 2)}
+
+
+def run(bus: str, n: int, rate: float, rate_cases: int) -> dict[str, Any]:
+    cfg = bench_config()
+    warm = sample_cases(cfg, 20, seed=1)
+    sat = sample_cases(cfg, n, seed=2)
+    paced = sample_cases(cfg, rate_cases, seed=3)
+    timeout = 60.0 + n / 20.0
+    with hub_env(bus) as env:
+        hub = Hub(env, cfg)
+        try:
+            hub.persisted.wait([hub.intake(c) for c in warm], 60)  # connections, caches, JIT-free
+            s = saturation(hub, sat, timeout)
+            p = fixed_rate(hub, paced, rate, timeout)
+        finally:
+            hub.close()
+    store = "postgresql" if env.settings.store_dsn else "sqlite"
+    return {"bench": "fan-out", "bus": bus, "store": store, "departments": len(cfg.departments),
+            "case_bytes": case_bytes(sat[0]) if sat else 0, **s, **p}
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bus", default=",".join(env_list("BENCH_BUSES", "amqp,embedded")))
+    ap.add_argument("--cases", type=int, default=env_int("BENCH_CASES", 2000))
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--rate-cases", type=int, default=env_int("BENCH_RATE_CASES", 1000))
+    args = ap.parse_args(argv)
+    out = []
+    for bus in args.bus.split(","):
+        rec = run(bus, args.cases, args.rate, args.rate_cases)
+        emit(rec)
+        out.append(rec)
+    return out
+
+
+if __name__ == "__main__":
+    main()
