@@ -112,6 +112,23 @@ def tracker_hook(store: Store) -> Callable[[LegEvent, ApplyResult], None]:
     return hook
 
 
+PRIMED_REASONS = ("rejected", "malformed", "unmappable", "delivery_limit", "retries_exhausted")
+
+
+def prime_metrics(departments: Sequence[str]) -> None:
+    """Expose every department's counters at zero from the start.
+
+    A counter child that does not exist yet is absent from the scrape, so ``rate()`` and
+    ``increase()`` miss its first increment and dashboards show "no data" instead of 0.
+    """
+    for d in departments:
+        for family in (metrics.LEGS_DISPATCHED, metrics.LEGS_SUCCEEDED, metrics.LEGS_FAILED):
+            family.labels(d)
+        metrics.RETRIES.labels(d, "1")
+        for reason in PRIMED_REASONS:
+            metrics.DEAD_LETTERS.labels(d, reason)
+
+
 def register_gauges(bus: Bus, store: Store | None, departments: Sequence[str],
                     breakers: Mapping[str, Any] | None = None) -> list[Callable[[], None]]:
     """Scrape-time gauges: queue depth and age, outbox backlog, circuits, bus up."""

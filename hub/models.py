@@ -154,6 +154,7 @@ class LegMessage(_Model):
 
 
 class LegEventKind(enum.StrEnum):
+    RETRYING = "retrying"  # evidence of a failed attempt; the leg's state does not change
     DISPATCHED = "dispatched"
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"

@@ -25,6 +25,7 @@ from hub.config import HubConfig, load_config
 from hub.instrument import (
     CountingBus,
     InstrumentedAdapter,
+    prime_metrics,
     register_gauges,
     tracker_hook,
     worker_hook,
@@ -64,6 +65,7 @@ class Runtime:
         bus = rt.new_bus()  # declares the topology once, up front
         metrics.configure_labels(departments=cfg.departments,
                                  items=[i.code for i in cfg.catalogue.items])
+        prime_metrics(list(cfg.departments))
         rt.unregister += register_gauges(bus, store, list(cfg.departments))
         return rt
 

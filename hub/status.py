@@ -10,6 +10,8 @@ Leg transitions (``TRANSITIONS``; anything else is refused and recorded, never a
     resubmitted    -> resubmitted | accepted | needs_materials | approved | rejected | failed
     failed         -> submitted | accepted | needs_materials | approved | rejected
     approved, rejected: final
+    retrying (a transient delivery failure) keeps any unsettled state: it is evidence for
+    ``hub trace``, recorded in the audit log, not a transition.
 
 Why these choices:
 
@@ -93,6 +95,8 @@ def is_early(current: LegState, kind: LegEventKind) -> bool:
 
 def next_state(current: LegState, kind: LegEventKind) -> LegState | None:
     """The state a leg moves to on ``kind``, or None when the event must be refused."""
+    if kind is K.RETRYING:
+        return None if current in (S.APPROVED, S.REJECTED) else current
     return TRANSITIONS[current].get(kind)
 
 

@@ -141,6 +141,7 @@ class DepartmentWorker:
             return Dead(exc.reason, str(exc)[:500])
         except TransientError as exc:
             self.breaker.record_failure()
+            self._note_retry(msg, delivery.attempt, exc)
             self._emit("retry", attempt=delivery.attempt, reason=str(exc)[:200],
                        case_id=str(msg.case_id), leg_id=msg.leg_id)
             return Retry(str(exc)[:500], exc.retry_after_s)
@@ -178,6 +179,18 @@ class DepartmentWorker:
         event = LegEvent.model_validate_json(event_json)
         self.bus.publish("events", [event_message(event)])
         self.ledger.mark_published(message_id)
+
+    def _note_retry(self, msg: LegMessage, attempt: int, exc: TransientError) -> None:
+        """Evidence of the failed attempt for ``hub trace`` (best effort: the retry matters)."""
+        event = LegEvent(event_id=f"t:{msg.message_id}:{attempt}", case_id=msg.case_id,
+                         leg_id=msg.leg_id, department=self.department,
+                         kind=LegEventKind.RETRYING,
+                         detail=f"attempt {attempt}: {type(exc).__name__}: {exc}"[:2000],
+                         at=utcnow())
+        try:
+            self.bus.publish("events", [event_message(event)])
+        except Exception:  # noqa: BLE001 - the bus may be what failed; the retry still happens
+            log.warning("could not publish retry evidence for %s", msg.leg_id)
 
     def _fail(self, msg: LegMessage, exc: PermanentError) -> None:
         event = LegEvent(event_id=f"f:{msg.message_id}", case_id=msg.case_id, leg_id=msg.leg_id,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.settings import get_settings
 from tests.support import services
 
 
@@ -18,6 +19,7 @@ def hub_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HUB_DATA_DIR", str(data))
     for var in ("HUB_BUS_URL", "HUB_STORE_DSN"):
         monkeypatch.delenv(var, raising=False)
+    get_settings(fresh=True)  # commands read settings afresh in each test
     return data
 
 
