@@ -154,6 +154,7 @@ def hub_env(bus: str, *, namespace: str = "bench", postgres: bool | None = None,
             settings = Settings(data_dir=Path(tmp) / "data", bus_url=bus_url,
                                 store_dsn=store_dsn, namespace=namespace,
                                 requests_per_terminal_per_minute=10**9, **extra)
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
             yield Env(bus, settings, Path(tmp))
         finally:
             if vhost:
