@@ -94,8 +94,9 @@ def case_bytes(raw: dict[str, Any]) -> int:
 class StubAdapter:
     """A zero-latency in-process department: records when each leg arrived, answers nothing."""
 
-    def __init__(self, department: str) -> None:
+    def __init__(self, department: str, *, record: bool = True) -> None:
         self.department = department
+        self.record = record  # False: count only, so the stub's own memory stays flat
         self.arrived: dict[str, float] = {}  # leg_id -> perf_counter at first submit
         self.count = 0
         self._lock = threading.Lock()
@@ -106,7 +107,7 @@ class StubAdapter:
         now = time.perf_counter()
         with self._lock:
             dup = request.leg_id in self.arrived
-            if not dup:
+            if not dup and self.record:
                 self.arrived[request.leg_id] = now
             self.count += 1
             if self.target and self.count >= self.target:
