@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import ssl
 import threading
 import time
 from collections import Counter
@@ -235,20 +236,24 @@ class HttpSim:
     """Start/stop a WSGI app on 127.0.0.1; ``stop()`` then ``start()`` keeps the port, so a
     test can make the department refuse connections for a while and come back."""
 
-    def __init__(self, app: WsgiApp, port: int = 0) -> None:
+    def __init__(self, app: WsgiApp, port: int = 0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self._app = app
         self.port = port
+        self.tls = tls  # serve HTTPS with this server context (tests of CA bundles)
         self._server: _ThreadingWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         server = make_server("127.0.0.1", self.port, self._app,
                              server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
         assert isinstance(server, _ThreadingWSGIServer)
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = int(server.server_address[1])
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -18,6 +18,7 @@ refused on the same port; ``token`` -> a bearer token is required (else 401).
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -47,13 +48,13 @@ class RestSim:
     def __init__(self, *, behaviour: Behaviour | None = None, faults: Faults | None = None,
                  result_delay_s: float = 0.05, token: str | None = None,
                  callback_url: str | None = None, callback_secret: bytes | None = None,
-                 prefix: str = "MZ", port: int = 0) -> None:
+                 prefix: str = "MZ", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.core = SimCore(prefix, behaviour, faults, result_delay_s)
         self.token = token
         self.callback_url = callback_url
         self.callback_secret = callback_secret
         self.callbacks_delivered: list[str] = []  # result ids the hub answered 2xx
-        self._http = HttpSim(self._app, port)
+        self._http = HttpSim(self._app, port, tls)
         self._stop = threading.Event()
         self._pusher: threading.Thread | None = None
 

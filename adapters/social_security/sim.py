@@ -16,6 +16,7 @@ UsernameToken is required (else fault ``soap:Client.Authentication``).
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -56,12 +57,12 @@ class SoapSim:
     def __init__(self, *, wsdl: Path = WSDL, behaviour: Behaviour | None = None,
                  faults: Faults | None = None, result_delay_s: float = 0.05,
                  credentials: tuple[str, str] | None = None, prefix: str = "RS",
-                 port: int = 0) -> None:
+                 port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.wsdl = wsdl
         self.tns = str(etree.parse(str(wsdl), _parser()).getroot().get("targetNamespace"))
         self.core = SimCore(prefix, behaviour, faults, result_delay_s)
         self.credentials = credentials
-        self._http = HttpSim(self._app, port)
+        self._http = HttpSim(self._app, port, tls)
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property

@@ -64,6 +64,10 @@ class SoapAdapter:
         transport = Transport(  # type: ignore[no-untyped-call]
             timeout=cfg.timeout_s, operation_timeout=cfg.operation_timeout_s)
         transport.session.verify = str(dept.resolve(cfg.ca_bundle)) if cfg.ca_bundle else True
+        if cfg.ca_bundle:
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override session.verify
+            # (psf/requests#3829): the department's own CA must win, so ignore the environment.
+            transport.session.trust_env = False
         wsse = None
         if cfg.username:
             password = lookup_secret(cfg.password_env, secrets) or ""
