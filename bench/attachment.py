@@ -1,0 +1,189 @@
+"""Large scan: a 200 MB file uploaded over HTTP, then delivered over SFTP to the simulator.
+
+    python -m bench.attachment [--mb 200]
+
+Processes: ``hub serve`` (API) in one child; the delivery in a second child that opens the blob
+from the encrypted blob store (as a department worker does) and streams it over SFTP to the
+medical-insurance simulator, which runs in this process. The upload is streamed from a file in
+1 MiB chunks. Figures: ``upload_mb_per_s``, ``sftp_mb_per_s``, and each child's peak RSS before
+and during its transfer (``VmHWM``, reset before the transfer), whose difference must stay
+far below the file size: bytes stream, they never sit whole in memory.
+
+The product's SFTP transport sends only the record file today (no attachments), so the
+delivery hop is done here with the same blob-store stream and paramiko; see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from adapters.medical_insurance.sim import SftpSim
+from hub.demo import free_port
+from hub.store import open_store
+
+from bench.common import (
+    VILLAGE,
+    bench_config,
+    emit,
+    env_int,
+    hub_env,
+    proc_kib,
+    reset_peak,
+    sample_cases,
+    spawn,
+)
+from bench.http_intake import wait_ready
+
+MIB = 1024 * 1024
+
+
+def make_scan(path: Path, mb: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("wb") as fh:
+        for _ in range(mb):
+            chunk = os.urandom(MIB)
+            digest.update(chunk)
+            fh.write(chunk)
+    return digest.hexdigest()
+
+
+def chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(MIB):
+            yield chunk
+
+
+def deliver_child(blob_id: str, sha: str, port: int, key_file: str, known_hosts: str) -> None:
+    """Child process: stream one blob from the blob store to the SFTP simulator."""
+    from hub.blobs import open_blob_store
+    from hub.settings import Settings
+
+    blobs = open_blob_store(Settings())
+    client = paramiko.SSHClient()
+    client.load_host_keys(known_hosts)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect("127.0.0.1", port, username="village_hub", key_filename=key_file,
+                   timeout=10, banner_timeout=10, auth_timeout=10, look_for_keys=False,
+                   allow_agent=False)
+    sftp = client.open_sftp()
+    rss0 = proc_kib("self", "VmRSS")
+    reset_peak()
+    t0 = time.perf_counter()
+    size = 0
+    with sftp.open(f"processed/scan-{blob_id}.bin.part", "wb") as fh:
+        fh.set_pipelined(True)
+        for chunk in blobs.open(blob_id, sha):
+            fh.write(chunk)
+            size += len(chunk)
+    sftp.posix_rename(f"processed/scan-{blob_id}.bin.part", f"processed/scan-{blob_id}.bin")
+    elapsed = time.perf_counter() - t0
+    print(json.dumps({"bytes": size, "seconds": elapsed, "rss_before_kib": rss0,
+                      "vmhwm_kib": proc_kib("self", "VmHWM")}), flush=True)
+    sftp.close()
+    client.close()
+
+
+async def upload(url: str, token: str, path: Path, sha: str) -> dict[str, Any]:
+    async def body() -> Any:
+        for chunk in chunks(path):
+            yield chunk
+
+    async with httpx.AsyncClient(base_url=url, timeout=600,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        r = await http.post("/v1/attachments", content=body(), params={"kind": "id_card"},
+                            headers={"X-Content-SHA256": sha, "Content-Type": "image/jpeg",
+                                     "Content-Length": str(path.stat().st_size)})
+        r.raise_for_status()
+        return dict(r.json())
+
+
+def run(mb: int) -> dict[str, Any]:
+    cfg = bench_config()
+    with hub_env("embedded", postgres=False) as env:
+        scan = env.tmp / "scan.bin"
+        sha = make_scan(scan, mb)
+        store = open_store(env.settings.effective_store_dsn())
+        _, token = store.add_terminal(VILLAGE, "bench terminal")
+        store.close()
+        key_file, known_hosts = env.tmp / "client_key", env.tmp / "known_hosts"
+        private = Ed25519PrivateKey.generate()
+        key_file.write_bytes(private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption()))
+        key_file.chmod(0o600)
+        sim = SftpSim(env.tmp / "yb-root",
+                      client_key=paramiko.Ed25519Key.from_private_key_file(str(key_file))).start()
+        known_hosts.write_text(sim.known_hosts_line())
+        port = free_port()
+        api = spawn(["-m", "hub.cli.main", "serve", "--listen", f"127.0.0.1:{port}"],
+                    env.settings)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            asyncio.run(wait_ready(url))
+            api_rss0 = proc_kib(api.pid, "VmRSS")
+            reset_peak(api.pid)
+            t0 = time.perf_counter()
+            info = asyncio.run(upload(url, token, scan, sha))
+            up_s = time.perf_counter() - t0
+            api_hwm = proc_kib(api.pid, "VmHWM")
+            # The case that refers to the scan (claim check accepted by the API).
+            case = sample_cases(cfg, 1, item_code="MED_PAY", seed=31)[0]
+            case["attachments"] = [{"id": info["id"], "kind": "id_card",
+                                    "media_type": "image/jpeg", "size": info["size"],
+                                    "sha256": sha}]
+            r = httpx.post(f"{url}/v1/cases", json=case, timeout=60,
+                           headers={"Authorization": f"Bearer {token}"})
+            case_ok = r.status_code == 202
+            child = spawn(["-m", "bench.attachment", "--child", info["id"], sha, str(sim.port),
+                           str(key_file), str(known_hosts)], env.settings, stdout=-1)
+            out, _ = child.communicate(timeout=1800)
+            fig = json.loads([x for x in out.splitlines() if x.startswith("{")][-1])
+            landed = sim.root / "processed" / f"scan-{info['id']}.bin"
+            delivered_ok = landed.exists() and landed.stat().st_size == mb * MIB and \
+                hashlib.sha256(landed.read_bytes()).hexdigest() == sha
+        finally:
+            api.terminate()
+            api.wait(30)
+            sim.stop()
+    size_mb = mb * MIB / 1e6
+    return {"bench": "attachment", "bus": "embedded", "size_mb": round(size_mb, 1),
+            "case_accepted": case_ok, "delivered_intact": delivered_ok,
+            "upload_mb_per_s": round(size_mb / up_s, 1),
+            "sftp_mb_per_s": round(size_mb / fig["seconds"], 1),
+            "api_rss_before_mib": round(api_rss0 / 1024, 1),
+            "api_peak_rss_mib": round(api_hwm / 1024, 1),
+            "api_rss_growth_mib": round((api_hwm - api_rss0) / 1024, 1),
+            "delivery_rss_before_mib": round(fig["rss_before_kib"] / 1024, 1),
+            "delivery_peak_rss_mib": round(fig["vmhwm_kib"] / 1024, 1),
+            "delivery_rss_growth_mib": round((fig["vmhwm_kib"] - fig["rss_before_kib"]) / 1024,
+                                             1)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        deliver_child(argv[1], argv[2], int(argv[3]), argv[4], argv[5])
+        return None
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=env_int("BENCH_SCAN_MB", 200))
+    rec = run(ap.parse_args(argv).mb)
+    emit(rec)
+    return rec
+
+
+if __name__ == "__main__":
+    main()
