@@ -200,11 +200,15 @@ class DepartmentWorker:
 
     # -- results ---------------------------------------------------------------------------
     def poll_once(self) -> int:
+        """Fetch department answers and publish them as leg events; -1 when the poll failed."""
         try:
             results = self.adapter.poll_results()
         except TransientError as exc:
-            self._emit("poll_failed", reason=str(exc)[:200])
-            return 0
+            self._poll_failures += 1
+            if self._poll_failures & (self._poll_failures - 1) == 0:  # 1st, 2nd, 4th, 8th...
+                self._emit("poll_failed", reason=str(exc)[:200], failures=self._poll_failures)
+            return -1
+        self._poll_failures = 0
         if not results:
             return 0
         self.bus.publish("events", [event_message(result_event(r, self.department))

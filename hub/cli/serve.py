@@ -44,8 +44,10 @@ def register(sub: Any) -> None:
 
 
 def _start(args: argparse.Namespace, with_workers: bool) -> int:
+    from hub.logs import configure_logging
     from hub.runtime import Runtime
 
+    configure_logging("INFO")
     settings = get_settings()
     rt = Runtime.open(settings)
     try:

@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from hub.bus.factory import open_bus
     from hub.worker import DepartmentWorker, Ledger
 
+    from hub.logs import configure_logging
+
+    configure_logging("INFO")
     settings = get_settings()
     cfg = load_config(settings.config_dir)
     if args.department not in cfg.departments:
