@@ -104,6 +104,7 @@ class DepartmentWorker:
         self.limiter = RateLimiter(self.dept.rate_limit_per_s)
         self.breaker = CircuitBreaker.from_policy(self.dept.circuit)
         self._hook = hook
+        self._poll_failures = 0
         self.stop = threading.Event()
 
     # -- hooks: metrics and logs live here, never in the flow; a failing hook loses nothing --
@@ -217,13 +218,17 @@ class DepartmentWorker:
         self._emit("results", count=len(results))
         return len(results)
 
-    def poll_forever(self, interval_s: float = 0.5) -> None:
+    def poll_forever(self, interval_s: float = 0.5, max_interval_s: float = 30.0) -> None:
+        """Poll until stopped, backing off while the department cannot be reached."""
+        wait = interval_s
         while not self.stop.is_set():
             try:
-                self.poll_once()
-            except Exception:
+                failed = self.poll_once() < 0
+            except Exception:  # a poll failure must not kill the worker
                 log.exception("polling results of %s failed", self.department)
-            self.stop.wait(interval_s)
+                failed = True
+            wait = min(wait * 2, max_interval_s) if failed else interval_s
+            self.stop.wait(wait)
 
     def run(self, *, prefetch: int = 16, poll_interval_s: float = 0.5) -> None:
         """Consume and poll until ``self.stop`` is set."""
