@@ -32,9 +32,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.medical_insurance.sim import SftpSim
-from hub.demo import free_port
-from hub.store import open_store
-
 from bench.common import (
     VILLAGE,
     bench_config,
@@ -47,6 +44,8 @@ from bench.common import (
     spawn,
 )
 from bench.http_intake import wait_ready
+from hub.demo import free_port
+from hub.store import open_store
 
 MIB = 1024 * 1024
 

@@ -20,13 +20,6 @@ import time
 import uuid
 from typing import Any
 
-from hub import router
-from hub.bus.base import Message
-from hub.bus.factory import open_bus
-from hub.config import load_config
-from hub.settings import Settings, default_config_dir
-from hub.validation import validate_case
-
 from bench.common import (
     BENCH_RATE_PER_S,
     StubAdapter,
@@ -39,6 +32,12 @@ from bench.common import (
     sample_cases,
     spawn,
 )
+from hub import router
+from hub.bus.base import Message
+from hub.bus.factory import open_bus
+from hub.config import load_config
+from hub.settings import Settings, default_config_dir
+from hub.validation import validate_case
 
 
 def fill(settings: Settings, department: str, n: int) -> None:

@@ -79,12 +79,11 @@ def router(url: str, n: int, done: threading.Event) -> None:
 def department(url: str, name: str, n: int, finished: dict[str, float]) -> None:
     conn, ch = _channel(url)
     ch.basic_qos(prefetch_count=64)
-    seen = 0
-    for method, _props, _body in ch.consume(f"bl.dept.{name}", inactivity_timeout=30):
+    stream = ch.consume(f"bl.dept.{name}", inactivity_timeout=30)
+    for seen, (method, _props, _body) in enumerate(stream, start=1):
         if method is None:
             break
         ch.basic_ack(method.delivery_tag)
-        seen += 1
         if seen >= n:
             finished[name] = time.perf_counter()
             break

@@ -65,7 +65,7 @@ def main() -> None:
             from hub.bus.embedded import EmbeddedBus
 
             with tempfile.TemporaryDirectory() as tmp:
-                bus = EmbeddedBus(Path(tmp) / "bus.db", "bench")
+                bus: Bus = EmbeddedBus(Path(tmp) / "bus.db", "bench")
                 print(json.dumps(run(bus, kind, args.messages, args.size, args.batch)),
                       flush=True)
                 bus.close()

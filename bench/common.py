@@ -7,6 +7,7 @@ here asserts timings; the benchmarks only measure and print.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -63,10 +64,9 @@ def proc_kib(pid: int | str = "self", field: str = "VmHWM") -> int:
 
 def reset_peak(pid: int | str = "self") -> None:
     """Reset VmHWM to the current RSS (Linux >= 4.0), so a later peak is this phase's own."""
-    try:
+    # Not permitted: the figure then includes earlier peaks.
+    with contextlib.suppress(OSError):
         Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        pass  # not permitted: the figure then includes earlier peaks (reported as such)
 
 
 def bench_config(rate_per_s: float = BENCH_RATE_PER_S) -> HubConfig:

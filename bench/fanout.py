@@ -23,17 +23,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hub import router
-from hub.api.routes_cases import body_hash
-from hub.bus.base import status_queue
-from hub.config import HubConfig
-from hub.instrument import tracker_hook
-from hub.models import LegEvent, LegEventKind
-from hub.runtime import Runtime
-from hub.store.base import ApplyResult
-from hub.tracker import StatusTracker
-from hub.validation import validate_case
-
 from bench.common import (
     Env,
     StubAdapter,
@@ -46,6 +35,16 @@ from bench.common import (
     percentile,
     sample_cases,
 )
+from hub import router
+from hub.api.routes_cases import body_hash
+from hub.bus.base import status_queue
+from hub.config import HubConfig
+from hub.instrument import tracker_hook
+from hub.models import LegEvent, LegEventKind
+from hub.runtime import Runtime
+from hub.store.base import ApplyResult
+from hub.tracker import StatusTracker
+from hub.validation import validate_case
 
 
 class Persisted:

@@ -20,11 +20,6 @@ from typing import Any
 
 import httpx
 
-from hub.demo import free_port
-from hub.models import utcnow
-from hub.store import open_store
-from hub.store.base import AttachmentRow
-
 from bench.common import (
     VILLAGE,
     bench_config,
@@ -37,6 +32,10 @@ from bench.common import (
     sample_cases,
     spawn,
 )
+from hub.demo import free_port
+from hub.models import utcnow
+from hub.store import open_store
+from hub.store.base import AttachmentRow
 
 
 def prepare(dsn: str, cases: list[dict[str, Any]]) -> str:
