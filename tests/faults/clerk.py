@@ -21,6 +21,8 @@ from hub.config import HubConfig
 from hub.demo import VILLAGE, _supplement_file
 from hub.samples import SampleFile, sample_case
 
+Plan = list[tuple[dict[str, Any], list[SampleFile]]]
+
 
 class Clerk:
     def __init__(self, base_url: str, token: str, cfg: HubConfig, *,
@@ -57,11 +59,15 @@ class Clerk:
         return {"id": str(r.json()["id"]), "kind": f.kind, "media_type": f.media_type,
                 "size": len(f.content), "sha256": f.sha256}
 
-    def submit_one(self, n: int, rng: random.Random) -> str:
-        item = self.cfg.catalogue.items[n % len(self.cfg.catalogue.items)]
-        case, files = sample_case(self.cfg, item, village_code=VILLAGE, rng=rng,
-                                  terminal_id="fault-terminal")
-        case["attachments"] = [self._upload(f) for f in files]
+    def plan(self, count: int, *, seed: int = 7) -> Plan:
+        """The cases (and their files) this clerk will submit: ids are known before intake."""
+        rng = random.Random(seed)
+        items = self.cfg.catalogue.items
+        return [sample_case(self.cfg, items[n % len(items)], village_code=VILLAGE, rng=rng,
+                            terminal_id="fault-terminal") for n in range(count)]
+
+    def submit_one(self, case: dict[str, Any], files: list[SampleFile]) -> str:
+        case = dict(case, attachments=[self._upload(f) for f in files])
         attempts_before = self.retried_requests
         r = self._request("POST", "/v1/cases", (202,), json=case)
         if self.retried_requests > attempts_before and not r.json().get("created", True):
@@ -70,11 +76,12 @@ class Clerk:
         assert case_id == case["case_id"]
         return case_id
 
-    def submit(self, count: int, *, seed: int = 7,
-               on_progress: Callable[[int], None] | None = None) -> list[str]:
-        rng = random.Random(seed)
-        for n in range(count):
-            self.accepted.append(self.submit_one(n, rng))
+    def submit(self, count: int | Plan, *,
+               seed: int = 7, on_progress: Callable[[int], None] | None = None) -> list[str]:
+        """Submit ``count`` new cases (or the given plan), one after the other."""
+        plan = self.plan(count, seed=seed) if isinstance(count, int) else count
+        for case, files in plan:
+            self.accepted.append(self.submit_one(case, files))
             if on_progress is not None:
                 on_progress(len(self.accepted))
         return list(self.accepted)

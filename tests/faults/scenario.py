@@ -9,7 +9,7 @@ from typing import Any
 
 from hub.demo import VILLAGE
 from tests.faults.checks import Figures, check
-from tests.faults.clerk import Clerk, FaultAt
+from tests.faults.clerk import Clerk, FaultAt, Plan
 from tests.support.faults import FaultHub
 
 
@@ -18,7 +18,7 @@ def clerk_for(hub: FaultHub) -> Clerk:
     return Clerk(hub.base_url, token, hub.cfg)
 
 
-def run_scenario(hub: FaultHub, scenario: str, *, cases: int,
+def run_scenario(hub: FaultHub, scenario: str, *, cases: int | Plan,
                  fault: Callable[[], None] | None = None, at: int = 0,
                  expect_dead: Iterable[str] = (), settle_s: float = 150.0,
                  notes: dict[str, Any] | None = None) -> Figures:
@@ -36,5 +36,6 @@ def run_scenario(hub: FaultHub, scenario: str, *, cases: int,
     info = dict(notes or {})
     info.update(retried_requests=clerk.retried_requests, recognised_resubmissions=clerk.recognised,
                 supplements=clerk.supplements)
-    return check(hub, scenario, ids, submitted=cases, started=started, expect_dead=expect_dead,
+    submitted = cases if isinstance(cases, int) else len(cases)
+    return check(hub, scenario, ids, submitted=submitted, started=started, expect_dead=expect_dead,
                  notes=info)

@@ -34,7 +34,7 @@ def test_worker_killed_mid_stream_and_restarted(bus: str, make_hub: HubFactory,
     def fault() -> None:
         # when the SOAP worker, then the SFTP worker, are killed while legs are flowing
         for dept in ("social_security", "medical_insurance"):
-            wait_for(lambda d=dept: len(filed[d].filed) >= 5, 60, f"{dept} filing")  # type: ignore[misc]
+            wait_for(lambda d=dept: len(filed[d].filed) >= 5, 60, f"{dept} filing")
             kills[dept] = len(filed[dept].filed)
             hub.procs[f"worker-{dept}"].kill9()
             time.sleep(1.0)  # the department's queue backs up meanwhile
