@@ -103,6 +103,8 @@ def _check_value(f: FormField, value: Any, path: str) -> Problem | None:
             return Problem(path, "form.format", f"“{label}”格式不正确")
         if not value.strip():
             return Problem(path, "form.missing", f"请填写“{label}”")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            return Problem(path, "form.control_char", f"“{label}”含有不可见的控制字符")
         return None
     if f.type in ("int", "number"):
         ok = isinstance(value, int) if f.type == "int" else isinstance(value, int | float)

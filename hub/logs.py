@@ -144,5 +144,13 @@ def configure_logging(level: int | str = "INFO", stream: TextIO | None = None) -
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # Wire-level loggers of the transports print whole envelopes and files at DEBUG, where
+    # names sit in department-specific elements no pattern can recognise: never below INFO.
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(max(root.level, logging.INFO))
     logging.captureWarnings(True)
     return handler
+
+
+WIRE_LOGGERS = ("zeep", "zeep.transports", "zeep.xsd", "zeep.wsdl", "httpx", "httpcore",
+                "paramiko", "paramiko.transport", "urllib3", "pika")

@@ -62,7 +62,9 @@ Phone = Annotated[str, AfterValidator(_phone), Field(json_schema_extra={
 VillageCode = Annotated[str, AfterValidator(_village_code), Field(json_schema_extra={
     "pattern": r"^\d{12}$", "description": "12-digit village code (statistical division code)"})]
 AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
+# No control characters: they cannot travel in XML 1.0 or fixed-width files, so a name carrying
+# one would only fail later, at a department.
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 FormValue = str | int | float | bool | None
 

@@ -117,19 +117,10 @@ def _deep_form(body: dict[str, Any]) -> bytes:
     return json.dumps(deep).encode()
 
 
-# Known gaps, kept as strict xfails so the fix is noticed (see the issue 7 note):
-# - json.loads lets the last duplicate key win; another parser may take the first, so the
-#   hub and a department could read different values (hub/api/limits.read_json needs an
-#   object_pairs_hook that refuses duplicates).
-# - a NUL (or other C0 control) inside a name passes validation and only fails later in a
-#   department format that cannot carry it (XML 1.0); hub/models.Name should refuse it.
-GAP_DUPLICATE_KEYS = pytest.mark.xfail(strict=True, reason="duplicate JSON keys accepted")
-GAP_CONTROL_CHARS = pytest.mark.xfail(strict=True, reason="control characters in names accepted")
-
 NASTY: list[Any] = [
     pytest.param("nul byte in a name", lambda b: json.dumps(
         {**b, "applicant": {**b["applicant"], "name": "王\u0000五"}}).encode(),
-        "application/json", marks=GAP_CONTROL_CHARS, id="nul byte in a name"),
+        "application/json", id="nul byte in a name"),
     ("raw NUL bytes", lambda b: b'{"case_id": "\x00\x00"}\x00', "application/json"),
     ("invalid UTF-8 inside a string",
      lambda b: json.dumps(b).encode().replace(b'"clerk-01"', b'"\xc3\x28\xa0\xa1"'),
@@ -141,7 +132,7 @@ NASTY: list[Any] = [
     ("NaN and Infinity", lambda b: json.dumps({**b, "form": {**b["form"], "x": float("nan"),
                                                              "y": float("inf")}}).encode(),
      "application/json"),
-    pytest.param("duplicate keys", _dup_keys, "application/json", marks=GAP_DUPLICATE_KEYS,
+    pytest.param("duplicate keys", _dup_keys, "application/json",
                  id="duplicate keys"),
     ("deep nesting inside the form", _deep_form, "application/json"),
     ("deep nesting at the top", lambda b: b'{"form": ' + b"[" * 100_000 + b"]" * 100_000

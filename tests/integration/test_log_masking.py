@@ -186,8 +186,6 @@ def test_hub_log_lines_carry_no_personal_data_and_are_correlated(run: Run) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="zeep.transports logs whole SOAP envelopes at DEBUG; "
-                   "names inside XML elements (<XM>…</XM>) are not masked")
 def test_library_log_lines_carry_no_personal_data(run: Run) -> None:
     # then no line of a library logger (zeep, httpx, paramiko ...) carries personal data either
     lib_lines = [t for t, d in zip(run.text, run.lines, strict=True)
