@@ -30,9 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from adapters.registry import build_adapter
     from hub.blobs import open_blob_store
     from hub.bus.factory import open_bus
-    from hub.worker import DepartmentWorker, Ledger
-
     from hub.logs import configure_logging
+    from hub.worker import DepartmentWorker, Ledger
 
     configure_logging("INFO")
     settings = get_settings()
