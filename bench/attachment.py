@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -129,7 +130,7 @@ def run(mb: int) -> dict[str, Any]:
         known_hosts.write_text(sim.known_hosts_line())
         port = free_port()
         api = spawn(["-m", "hub.cli.main", "serve", "--listen", f"127.0.0.1:{port}"],
-                    env.settings)
+                    env.settings, stdout=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
             asyncio.run(wait_ready(url))

@@ -149,13 +149,15 @@ def fixed_rate(hub: Hub, cases: list[dict[str, Any]], rate: float,
         if pause > 0:
             time.sleep(pause)
         ids.append(hub.intake(raw))
+    achieved = len(ids) / (time.perf_counter() - start)
     ok = hub.persisted.wait(ids, timeout_s)
     ids = [i for i in ids if i in hub.persisted.done_at]
     delivered = [(hub.delivered_at(i) - hub.started[i]) * 1000 for i in ids]
     stored = [(hub.persisted.done_at[i] - hub.started[i]) * 1000 for i in ids]
     if not delivered:
         return {"offered_rate": rate, "complete": False}
-    return {"offered_rate": rate, "rate_cases": len(cases), "complete": ok,
+    return {"offered_rate": rate, "achieved_rate": round(achieved, 1),
+            "rate_cases": len(cases), "complete": ok,
             "p50_ms": round(percentile(delivered, 50), 2),
             "p99_ms": round(percentile(delivered, 99), 2),
             "max_ms": round(max(delivered), 2),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import subprocess
 import time
 from typing import Any
 
@@ -100,7 +101,7 @@ def run(bus: str, n: int, concurrency: int) -> dict[str, Any]:
         token = prepare(env.settings.effective_store_dsn(), warm + cases)
         port = free_port()
         server = spawn(["-m", "hub.cli.main", "serve", "--listen", f"127.0.0.1:{port}"],
-                       env.settings)
+                       env.settings, stdout=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
             asyncio.run(wait_ready(url))
