@@ -143,9 +143,24 @@ class DepartmentWorker:
         except TransientError as exc:
             self.breaker.record_failure()
             self._note_retry(msg, delivery.attempt, exc)
+            if self._budget_spent(delivery.attempt):
+                # Every delayed tier is used up: park it here, where the leg can be marked
+                # failed (settled, replayable) — a leg parked by the bus alone would show
+                # "dispatched" to the clerk for ever.
+                spent = PermanentError(f"retries exhausted after {delivery.attempt} deliveries: "
+                                       f"{exc}", reason="retries_exhausted")
+                self._fail(msg, spent)
+                self._emit("dead", reason=spent.reason, case_id=str(msg.case_id),
+                           leg_id=msg.leg_id)
+                return Dead(spent.reason, str(spent)[:500])
             self._emit("retry", attempt=delivery.attempt, reason=str(exc)[:200],
                        case_id=str(msg.case_id), leg_id=msg.leg_id)
             return Retry(str(exc)[:500], exc.retry_after_s)
+
+    def _budget_spent(self, attempt: int) -> bool:
+        """True on the last delivery the retry policy allows (one per tier, plus the first)."""
+        policy = self.dept.retry
+        return attempt > len(policy.tiers_s) or attempt >= policy.delivery_limit
 
     def _wait_for_circuit(self) -> bool:
         """Pause (holding this delivery) while the circuit is open; True once we may call."""

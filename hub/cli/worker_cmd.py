@@ -28,8 +28,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from adapters.registry import build_adapter
+    from hub import metrics
     from hub.blobs import open_blob_store
     from hub.bus.factory import open_bus
+    from hub.instrument import InstrumentedAdapter, prime_metrics, register_gauges, worker_hook
     from hub.logs import configure_logging
     from hub.worker import DepartmentWorker, Ledger
 
@@ -49,8 +51,13 @@ def run(args: argparse.Namespace) -> int:
     blobs = open_blob_store(settings)
     adapter = build_adapter(dept, tables=cfg.code_tables)
     ledger = Ledger(settings.data_dir / f"worker-{dept.name}.db")
-    worker = DepartmentWorker(dept.name, cfg, bus, adapter, ledger,
-                              open_attachment=lambda ref: blobs.open(ref.id, ref.sha256))
+    worker = DepartmentWorker(dept.name, cfg, bus, InstrumentedAdapter(adapter), ledger,
+                              open_attachment=lambda ref: blobs.open(ref.id, ref.sha256),
+                              hook=worker_hook)
+    metrics.configure_labels(departments=cfg.departments,
+                             items=[i.code for i in cfg.catalogue.items])
+    prime_metrics([dept.name])
+    register_gauges(bus, None, [dept.name], {dept.name: worker.breaker})
     thread = threading.Thread(target=worker.run, name=f"worker-{dept.name}", daemon=True)
     thread.start()
     print(f"worker for {dept.name} ({dept.title}) running", flush=True)

