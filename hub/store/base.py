@@ -6,7 +6,8 @@ Guarantees every implementation gives:
   entry in ONE transaction; the same case id with the same body hash answers the same result,
   with a different hash it answers ``conflict``.
 * ``apply_leg_event`` deduplicates by ``event_id``, checks the state machine in ``hub.status``,
-  and records a refused event in the audit log without touching the leg.
+  and records a refused event in the audit log without touching the leg. ``apply_leg_events``
+  does the same for a batch in one transaction (one commit), in order.
 * Every audit entry carries ``prev_hash`` and ``hash = auditchain.entry_hash(prev_hash, entry)``;
   appends are serialised so the chain has no forks, also with several hub instances.
 * Terminal tokens are stored only as SHA-256 hashes.
@@ -145,6 +146,13 @@ class Store(Protocol):
         Raises ValueError on a cursor this store did not issue."""
 
     def apply_leg_event(self, event: LegEvent, *, defer_early: bool = False) -> ApplyResult: ...
+
+    def apply_leg_events(self, events: Sequence[LegEvent], *,
+                         defer_early: bool | Sequence[bool] = False) -> list[ApplyResult]:
+        """Apply ``events`` in order in ONE write transaction, each result exactly what
+        ``apply_leg_event`` would answer had they been applied one by one (duplicates, refusals
+        and several events of one leg or case included). ``defer_early`` is one flag for all
+        or one per event."""
 
     def add_supplement(self, case_id: uuid.UUID, department: str,
                        message: LegMessage) -> SupplementResult: ...

@@ -23,13 +23,12 @@ from hub.status import (
     CaseStatus,
     all_settled,
     derive_case_status,
-    is_early,
-    next_state,
 )
 from hub.status import refusal_reason as _refusal
 from hub.store import schema as t
 from hub.store.base import ApplyResult, CasePage, CaseRow, CreateResult, SupplementResult
 from hub.store.engine import guard, make_engine, readonly
+from hub.store.legs import LegSet, apply_events
 from hub.store.migrations import migrate
 from hub.store.rows import case_row, decode_cursor, encode_cursor, leg_row, tracking_code
 from hub.store.sql_more import SqlMoreMixin
@@ -46,7 +45,9 @@ class SqlStore(SqlMoreMixin):
     @contextmanager
     def _write(self, what: str) -> Iterator[WriteTx]:
         with guard(what), self._engine.begin() as conn:
-            yield WriteTx(conn)
+            tx = WriteTx(conn)
+            yield tx
+            tx.flush()  # not reached on an exception: the rollback discards the queued rows
 
     def close(self) -> None:
         self._engine.dispose()
@@ -124,49 +125,16 @@ class SqlStore(SqlMoreMixin):
 
     # ---- leg events --------------------------------------------------------------------------
     def apply_leg_event(self, event: LegEvent, *, defer_early: bool = False) -> ApplyResult:
-        cid = str(event.case_id)
-        with self._write("apply_leg_event") as tx:
-            seen = tx.conn.execute(select(t.processed_events.c.event_id).where(
-                t.processed_events.c.event_id == event.event_id)).one_or_none()
-            if seen is not None:
-                return ApplyResult(applied=False, duplicate=True)
-            leg = tx.conn.execute(select(t.legs).where(t.legs.c.leg_id == event.leg_id)
-                                  ).one_or_none()
-            if leg is None or leg.case_id != cid or leg.department != event.department:
-                return self._refuse(tx, event, "unknown leg for this case and department", None)
-            current = LegState(leg.state)
-            new = next_state(current, event.kind)
-            if new is None and defer_early and is_early(current, event.kind):
-                return ApplyResult(applied=False, deferred=True, leg_state=current)
-            if new is None:
-                return self._refuse(tx, event, _refusal(current, event.kind), current)
-            missing = (event.missing_materials if event.kind is LegEventKind.NEEDS_MATERIALS
-                       else json.loads(leg.missing_materials or "[]")
-                       if new is LegState.NEEDS_MATERIALS else [])
-            tx.conn.execute(update(t.legs).where(t.legs.c.leg_id == event.leg_id).values(
-                state=new.value, receipt=event.receipt or leg.receipt,
-                detail=event.detail if event.detail is not None else leg.detail,
-                missing_materials=dumps(list(missing)), updated_us=tx.now_us))
-            tx.conn.execute(insert(t.processed_events).values(
-                event_id=event.event_id, case_id=cid, applied=True, at_us=tx.now_us))
-            status = self._after_leg_change(tx, cid, "leg_event", {
-                "event_id": event.event_id, "leg_id": event.leg_id,
-                "department": event.department, "event": event.kind.value,
-                "from": current.value, "to": new.value, "receipt": event.receipt,
-                "detail": event.detail, "missing_materials": list(event.missing_materials)},
-                department=event.department, state=new, missing=list(missing))
-            return ApplyResult(applied=True, leg_state=new, case_status=status)
+        return self.apply_leg_events([event], defer_early=defer_early)[0]
 
-    def _refuse(self, tx: WriteTx, event: LegEvent, reason: str,
-                current: LegState | None) -> ApplyResult:
-        cid = str(event.case_id)
-        tx.conn.execute(insert(t.processed_events).values(
-            event_id=event.event_id, case_id=cid, applied=False, reason=reason, at_us=tx.now_us))
-        tx.audit("leg_event_refused", cid, {
-            "event_id": event.event_id, "leg_id": event.leg_id, "department": event.department,
-            "event": event.kind.value, "state": current.value if current else None,
-            "reason": reason})
-        return ApplyResult(applied=False, refused_reason=reason, leg_state=current)
+    def apply_leg_events(self, events: Sequence[LegEvent], *,
+                         defer_early: bool | Sequence[bool] = False) -> list[ApplyResult]:
+        """Apply ``events`` in order in ONE write transaction, each exactly as
+        ``apply_leg_event`` would (see ``hub.store.legs``); ``defer_early`` per event or for all."""
+        if not events:
+            return []
+        with self._write("apply_leg_events") as tx:
+            return apply_events(tx, events, defer_early=defer_early)
 
     def _after_leg_change(self, tx: WriteTx, cid: str, kind: str, audit: dict[str, Any], *,
                           department: str, state: LegState, missing: list[str]) -> CaseStatus:
@@ -236,26 +204,35 @@ class SqlStore(SqlMoreMixin):
                           headers=json.loads(r.headers)) for r in rows]
 
     def mark_outbox_sent(self, ids: Sequence[int]) -> None:
+        """Mark outbox rows sent and move their still-pending dispatch legs to ``dispatched``.
+
+        Set-based: a handful of statements for the whole batch, not a chain per leg (the relay
+        holds the writer lock meanwhile). Each leg still gets its own audit and feed entry."""
         if not ids:
             return
         o = t.outbox.c
         with self._write("mark_outbox_sent") as tx:
             rows = tx.conn.execute(select(o.id, o.leg_id, o.kind, o.exchange).where(
                 o.id.in_(list(ids)), o.sent_us.is_(None))).all()
+            if not rows:
+                return
             tx.conn.execute(update(t.outbox).where(o.id.in_([r.id for r in rows]))
                             .values(sent_us=tx.now_us))
-            for r in rows:
-                if r.exchange != "dispatch" or r.kind != "submit" or not r.leg_id:
-                    continue
-                leg = tx.conn.execute(select(t.legs).where(t.legs.c.leg_id == r.leg_id)).one()
-                if leg.state != LegState.PENDING.value:
+            submits = [r for r in rows
+                       if r.exchange == "dispatch" and r.kind == "submit" and r.leg_id]
+            if not submits:
+                return
+            cids = tx.conn.execute(select(t.legs.c.case_id).distinct().where(
+                t.legs.c.leg_id.in_([r.leg_id for r in submits]))).scalars()
+            legs = LegSet(tx, cids)
+            for r in submits:
+                leg = legs.leg(r.leg_id)
+                if leg is None or leg.state is not LegState.PENDING:
                     continue  # a fast worker already reported further progress
-                tx.conn.execute(update(t.legs).where(t.legs.c.leg_id == r.leg_id).values(
-                    state=LegState.DISPATCHED.value, updated_us=tx.now_us))
-                self._after_leg_change(tx, leg.case_id, "leg_dispatched", {
+                legs.change(leg, LegState.DISPATCHED, "leg_dispatched", {
                     "leg_id": leg.leg_id, "department": leg.department, "outbox_id": r.id,
-                    "from": LegState.PENDING.value, "to": LegState.DISPATCHED.value},
-                    department=leg.department, state=LegState.DISPATCHED, missing=[])
+                    "from": LegState.PENDING.value, "to": LegState.DISPATCHED.value})
+            legs.flush()
 
     def outbox_pending_count(self) -> int:
         with guard("outbox_pending_count"), self._ro.connect() as conn:

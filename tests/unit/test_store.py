@@ -272,3 +272,81 @@ def test_leg_counts_group_by_department_and_state(store: Store) -> None:
     store.apply_leg_event(event(case, "civil_affairs", K.SUBMITTED))
     assert store.leg_counts() == {"civil_affairs": {"submitted": 1},
                                   "medical_insurance": {"pending": 2}}
+
+
+def _story(store: Store, case: Case) -> tuple[list[object], list[tuple[str, str]],
+                                              list[object], list[dict[str, object]]]:
+    """What a user of the store sees of one case: legs, history, feed (ids and times left out)."""
+    row = store.get_case(case.case_id)
+    assert row is not None
+    legs = [(g.department, g.state, g.receipt, g.missing_materials) for g in row.legs]
+    drop = ("seq", "at", "case_id", "event_id", "tracking_code", "leg_id")
+    history = [(h.kind, json.dumps({k: v for k, v in h.entry.items() if k not in drop},
+                                   sort_keys=True)) for h in store.case_history(case.case_id)
+               if h.kind != "case_created"]
+    feed = [{k: v for k, v in f.event.items() if k not in drop}
+            for f in store.feed_since(VILLAGE_A, 0)
+            if f.case_id == case.case_id and f.event["type"] != "case_created"]
+    return [row.status, row.settled], history, legs, feed
+
+
+def test_a_batch_of_events_ends_exactly_as_the_same_events_one_by_one(store: Store) -> None:
+    # Given two identical cases, and one story of events: several per leg, a duplicate inside
+    # the batch, an out-of-order event, an unknown department, and an early one that is
+    # deferred and then arrives again once its leg caught up
+    one, _ = submit(store)
+    many, _ = submit(store)
+    ca, mi = "civil_affairs", "medical_insurance"
+
+    def story(case: Case) -> list[object]:
+        dup = event(case, ca, K.SUBMITTED, receipt="R1", event_id=f"{case.case_id}-dup")
+        early = event(case, mi, K.APPROVED, event_id=f"{case.case_id}-early")
+        return [dup, dup, event(case, ca, K.APPROVED), early,
+                event(case, mi, K.SUBMITTED, receipt="R2"),
+                event(case, mi, K.NEEDS_MATERIALS, missing=["id_card"]),
+                event(case, "social_security", K.SUBMITTED), event(case, mi, K.DISPATCHED),
+                event(case, ca, K.APPROVED), event(case, mi, K.RETRYING), early]
+
+    # When one case gets them one transaction each and the other in ONE batch
+    singles = [store.apply_leg_event(e, defer_early=True) for e in story(one)]  # type: ignore[arg-type]
+    batch = store.apply_leg_events(story(many), defer_early=True)  # type: ignore[arg-type]
+
+    # Then every answer, leg, history entry and feed entry is the same
+    assert batch == singles
+    assert [r.duplicate for r in batch][:2] == [False, True]
+    assert batch[3].deferred and batch[-1].refused_reason is None and not batch[-1].applied
+    assert _story(store, many) == _story(store, one)
+    # and the chain is unbroken after a batch
+    assert auditchain.verify(store.audit_entries()) == []
+
+
+def test_a_batch_with_a_refused_event_still_applies_the_rest_once(store: Store) -> None:
+    case, _ = submit(store)
+    ca = "civil_affairs"
+    sub = event(case, ca, K.SUBMITTED, event_id="b-sub")
+    results = store.apply_leg_events([event(case, ca, K.REJECTED), sub,
+                                      event(case, ca, K.ACCEPTED)])
+    assert [r.applied for r in results] == [False, True, True]
+    assert results[0].refused_reason and results[2].leg_state is LegState.ACCEPTED
+    # a redelivered batch changes nothing
+    again = store.apply_leg_events([sub])
+    assert again[0].duplicate
+    assert [h.kind for h in store.case_history(case.case_id)].count("leg_event") == 2
+    assert store.apply_leg_events([]) == []
+
+
+def test_relay_mark_of_many_cases_keeps_one_entry_per_leg(store: Store) -> None:
+    cases = [submit(store)[0] for _ in range(3)]
+    store.apply_leg_event(event(cases[0], "civil_affairs", K.SUBMITTED))  # worker was faster
+    store.mark_outbox_sent([r.id for r in store.pending_outbox(100)])
+    states = {}
+    for c in cases:
+        row = store.get_case(c.case_id)
+        assert row is not None
+        states[c.case_id] = {g.department: g.state for g in row.legs}
+    assert states[cases[0].case_id]["civil_affairs"] is LegState.SUBMITTED
+    assert states[cases[0].case_id]["medical_insurance"] is LegState.DISPATCHED
+    assert all(set(states[c.case_id].values()) == {LegState.DISPATCHED} for c in cases[1:])
+    kinds = [h.kind for c in cases for h in store.case_history(c.case_id)]
+    assert kinds.count("leg_dispatched") == 5
+    assert auditchain.verify(store.audit_entries()) == []
