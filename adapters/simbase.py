@@ -18,6 +18,14 @@ What a test can steer, through ``Behaviour`` (outcomes) and ``Faults`` (failures
 Counters for "exactly once": ``received[key]`` counts every submission that arrived on the wire,
 ``filed[key]`` counts applications created (the department deduplicates, so it must stay 1),
 ``supplements[key]`` counts supplements.
+
+Attachments: a front end hashes each file as it arrives (``hash_stream``, never holding it
+whole) and reports it with ``receive_attachment``; ``attachment_bytes[key]`` counts every
+attachment byte that arrived for a key (a resend counts again), ``attachments[key][n]`` keeps
+only the SHA-256 and size of the latest copy of file ``n``. Before filing, a front end checks
+the files an application lists with ``unmatched_attachments``; a department refuses an
+application whose files are missing or differ (``refusals[key]`` holds the reason; ``refuse``
+adds a "rejected" answer for protocols that reply asynchronously).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any, Literal
@@ -36,8 +44,24 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 Outcome = Literal["approved", "rejected", "needs_materials"]
 
-__all__ = ["Behaviour", "Faults", "HttpSim", "Outcome", "SimCore", "SimRefused", "SimResult",
-           "SimUnavailable"]
+__all__ = ["Behaviour", "Faults", "HttpSim", "Listed", "Outcome", "SimCore", "SimRefused",
+           "SimResult", "SimUnavailable", "hash_stream"]
+
+Listed = tuple[int, str, int]  # an attachment an application lists: (index, sha256, size)
+
+
+def hash_stream(read: Callable[[int], bytes], length: int,
+                chunk: int = 256 * 1024) -> tuple[str, int]:
+    """SHA-256 and byte count of up to ``length`` bytes from ``read``, chunk by chunk."""
+    digest = hashlib.sha256()
+    size = 0
+    while size < length:
+        data = read(min(chunk, length - size))
+        if not data:
+            break  # the sender stopped early: the caller compares the size
+        digest.update(data)
+        size += len(data)
+    return digest.hexdigest(), size
 
 
 class SimUnavailable(Exception):
@@ -109,6 +133,9 @@ class SimCore:
         self.filed: Counter[str] = Counter()
         self.supplements: Counter[str] = Counter()
         self.records: dict[str, dict[str, Any]] = {}
+        self.attachment_bytes: Counter[str] = Counter()
+        self.attachments: dict[str, dict[int, tuple[str, int]]] = {}
+        self.refusals: dict[str, str] = {}
         self._refs: dict[str, str] = {}
         self._state: dict[str, str] = {}
         self._results: list[SimResult] = []
@@ -156,6 +183,28 @@ class SimCore:
         if self._take("lose_reply_next"):
             raise SimUnavailable("reply lost after filing")
         return ref, dup
+
+    def receive_attachment(self, key: str, index: int, sha256: str, size: int) -> None:
+        """A complete file arrived and was hashed; only its digest and size are kept."""
+        with self._lock:
+            self.attachment_bytes[key] += size
+            self.attachments.setdefault(key, {})[index] = (sha256.lower(), size)
+
+    def unmatched_attachments(self, key: str, listed: Sequence[Listed]) -> list[int]:
+        """Indices of listed files that did not arrive, or arrived with other bytes."""
+        have = self.attachments.get(key, {})
+        return [n for n, sha, size in listed if have.get(n) != (sha.lower(), size)]
+
+    def refuse(self, key: str, reason: str) -> None:
+        """Refuse a submission without filing it; answered asynchronously as "rejected"."""
+        with self._lock:
+            self.received[key] += 1
+            self.refusals[key] = reason
+            seq = len(self._results) + 1
+            self._results.append(SimResult(
+                seq=seq, result_id=f"{self.prefix}-REFUSED-{seq}", key=key, outcome="rejected",
+                department_ref="", detail=reason, missing_materials=(),
+                ready_at=time.monotonic() + self.result_delay_s))
 
     def _file(self, key: str, record: dict[str, Any]) -> tuple[str, bool]:
         if key in self._refs:

@@ -43,6 +43,9 @@ class SoapTransport(_Model):
     username: str | None = None
     password_env: str | None = Field(default=None, description="env var holding the password")
     ca_bundle: str | None = None
+    max_attachment_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=0,
+        description="larger attachments are refused: without MTOM a file travels base64 in memory")
 
 
 class SftpTransport(_Model):

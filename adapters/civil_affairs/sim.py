@@ -4,6 +4,13 @@
                                 200 {receipt_no, duplicate:true} on a resend
     GET  /api/v1/results?since=N  {"results": [{seq, result_id, leg_id, outcome, ...}]}
     GET  /api/v1/health
+    PUT  /api/v1/applications/{key}/attachments/{n}   one file, streamed; X-Content-SHA256 and
+                                Content-Length required; hashed in chunks, only the digest and
+                                size are kept; 201 {sha256, size} (200 when the same bytes had
+                                already arrived), 422 DIGEST_MISMATCH, 400 on a short body
+
+An application whose ``attachments`` lists files (index, sha256, size) is filed only when every
+one arrived with those bytes; otherwise 422 ATTACHMENTS_INCOMPLETE and nothing is filed.
 
 With ``callback_url`` and ``callback_secret`` it also pushes every result, signed
 (``adapters.callbacks``), to the hub; a failed push is retried until it is answered 2xx.
@@ -18,6 +25,7 @@ refused on the same port; ``token`` -> a bearer token is required (else 401).
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import threading
 import time
@@ -33,15 +41,20 @@ from adapters.simbase import (
     Behaviour,
     Faults,
     HttpSim,
+    Listed,
     SimCore,
     SimRefused,
     SimResult,
     SimUnavailable,
+    hash_stream,
 )
 
 __all__ = ["RestSim"]
 
 _MAX_BODY = 1_000_000
+_MAX_ATTACHMENT = 4 * 1024**3
+_ATTACHMENT_PATH = re.compile(r"^/api/v1/applications/(.+)/attachments/([1-9][0-9]{0,2})$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
 class RestSim:
@@ -150,6 +163,9 @@ class RestSim:
                 return reply("400 Bad Request", {"code": "BAD_SINCE"})
             results = [{"seq": r.seq, **r.as_json()} for r in self.core.results_since(since)]
             return reply("200 OK", {"results": results})
+        attachment = _ATTACHMENT_PATH.match(path)
+        if method == "PUT" and attachment:
+            return reply(*self._attachment(environ, attachment[1], int(attachment[2])))
         if method != "POST" or path != "/api/v1/applications":
             return reply("404 Not Found", {"code": "NOT_FOUND"})
         key = environ.get("HTTP_IDEMPOTENCY_KEY", "")
@@ -162,8 +178,16 @@ class RestSim:
             kind = doc.get("kind", "submit")
             if not isinstance(record, dict) or kind not in ("submit", "supplement"):
                 raise ValueError("bad record")
+            listed: list[Listed] = [(int(a["index"]), str(a["sha256"]), int(a["size"]))
+                                    for a in doc.get("attachments", [])]
         except (ValueError, KeyError, TypeError):
             return reply("400 Bad Request", {"code": "MALFORMED"})
+        unmatched = self.core.unmatched_attachments(key, listed)
+        if unmatched:
+            self.core.refusals[key] = f"attachments {unmatched} missing or different"
+            return reply("422 Unprocessable Entity", {
+                "code": "ATTACHMENTS_INCOMPLETE", "missing": unmatched,
+                "message": "附件未收到或校验不符"})
         try:
             ref, dup = self.core.submit(key, kind, record)
         except SimRefused as exc:
@@ -171,3 +195,23 @@ class RestSim:
         except SimUnavailable:
             return reply(*unavailable)
         return reply("200 OK" if dup else "201 Created", {"receipt_no": ref, "duplicate": dup})
+
+    def _attachment(self, environ: dict[str, Any], key: str,
+                    index: int) -> tuple[str, dict[str, Any]]:
+        declared = environ.get("HTTP_X_CONTENT_SHA256", "").lower()
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return "411 Length Required", {"code": "LENGTH_REQUIRED"}
+        if key != environ.get("HTTP_IDEMPOTENCY_KEY") or not _SHA.match(declared) \
+                or not 0 <= length <= _MAX_ATTACHMENT:
+            return "400 Bad Request", {"code": "BAD_REQUEST"}
+        sha, size = hash_stream(environ["wsgi.input"].read, length)
+        if size != length:
+            return "400 Bad Request", {"code": "SHORT_BODY"}
+        if sha != declared:
+            return "422 Unprocessable Entity", {"code": "DIGEST_MISMATCH",
+                                                "message": "附件校验不符"}
+        again = self.core.attachments.get(key, {}).get(index) == (sha, size)
+        self.core.receive_attachment(key, index, sha, size)
+        return ("200 OK" if again else "201 Created"), {"sha256": sha, "size": size}

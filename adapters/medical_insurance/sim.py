@@ -5,7 +5,11 @@ An in-process SSH server (paramiko ``ServerInterface`` + ``SFTPServer`` + a root
 written to the repository) and one authorised client key. A processor thread reads each complete
 batch file in ``inbox/`` (``*.part`` ignored), files it in the ``SimCore`` (deduplicated by the
 request id in the header) and answers every result with a reply file in ``outbox/`` written
-atomically (``FILE_SPEC.md``).
+atomically (``FILE_SPEC.md``). A batch that lists attachments (header ``1.1``, ``A`` records) is
+filed only when every listed file is in ``inbox/`` with the listed size and SHA-256 (hashed in
+chunks); otherwise nothing is filed, the batch and its files go to ``rejected/`` and the reply
+is status ``04`` with the reason. Filed batches and their files go to ``processed/``;
+``attachment_bytes[key]`` counts the attachment bytes received per request id.
 
 Injectable (see ``adapters.simbase``): ``faults.slow_s`` (every SFTP request waits);
 ``faults.down`` (connections accepted and closed at once: the session drops); ``stop()`` /
@@ -36,7 +40,7 @@ from paramiko.common import (
 )
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
 
-from adapters.simbase import Behaviour, Faults, SimCore, SimRefused, SimUnavailable
+from adapters.simbase import Behaviour, Faults, SimCore, SimRefused, SimUnavailable, hash_stream
 
 __all__ = ["SftpSim"]
 
@@ -159,7 +163,8 @@ class _RootSftp(paramiko.SFTPServerInterface):
             os.replace(self._real(oldpath), self._real(newpath))
         except OSError as exc:
             return paramiko.SFTPServer.convert_errno(exc.errno or 0)
-        if "/inbox/" in self.canonicalize(newpath) and self.sim.core.take("lose_reply_next"):
+        if "/inbox/" in self.canonicalize(newpath) and newpath.endswith(".txt") \
+                and self.sim.core.take("lose_reply_next"):
             self._drop()  # filed; the client never hears back
             return SFTP_FAILURE
         return SFTP_OK
@@ -211,6 +216,10 @@ class SftpSim:
     @property
     def received(self) -> dict[str, int]:
         return dict(self.core.received)
+
+    @property
+    def attachment_bytes(self) -> dict[str, int]:
+        return dict(self.core.attachment_bytes)
 
     def known_hosts_line(self) -> str:
         host = "127.0.0.1" if self.port == 22 else f"[127.0.0.1]:{self.port}"
@@ -296,15 +305,55 @@ class SftpSim:
                 os.replace(tmp, tmp.with_suffix(""))
 
     def _process(self, path: Path) -> None:
+        files: list[Path] = []
+        target = "processed"
         try:
             lines = path.read_bytes().decode(self.encoding).split("\r\n")
             head, cols, vals = (line.split(self.delimiter) for line in lines[:3])
             if head[0] != "H" or cols[0] != "C" or vals[0] != "D" or len(cols) != len(vals):
                 raise ValueError("bad records")
             key, kind = head[2], head[3]
-            self.core.submit(key, kind, dict(zip(cols[1:], vals[1:], strict=True)))
+            listed = self._listed(head, lines[3:])
+            files = [self.root / "inbox" / name for _, name, _, _ in listed]
+            bad = [n for n, name, sha, size in listed
+                   if self._digest(self.root / "inbox" / name) != (sha, size)]
+            if bad:  # filed only with every listed file intact: else refused, with the reason
+                self.core.refuse(key, "附件缺失或校验不符（第" + "、".join(map(str, bad)) + "个）")
+                target = "rejected"
+            else:
+                self.core.submit(key, kind, dict(zip(cols[1:], vals[1:], strict=True)))
+                for n, _, sha, size in listed:
+                    self.core.receive_attachment(key, n, sha, size)
         except (ValueError, IndexError, UnicodeDecodeError, SimRefused):
             self.bad_files.append(path.name)
         except SimUnavailable:
             return  # leave it for the next round
-        os.replace(path, self.root / "processed" / path.name)
+        (self.root / target).mkdir(exist_ok=True)
+        for f in (*files, path):
+            if f.exists():  # a resend replaces the earlier copy: same deterministic names
+                os.replace(f, self.root / target / f.name)
+
+    def _listed(self, head: list[str], rest: list[str]) -> list[tuple[int, str, str, int]]:
+        """The ``A`` records of a version 1.1 batch: (index, file name, sha256, size)."""
+        if head[1] == "1.0" and len(head) == 7:
+            return []
+        if head[1] != "1.1" or len(head) != 8:
+            raise ValueError("unknown header version")
+        records = [line.split(self.delimiter) for line in rest if line]
+        if len(records) != int(head[7]):
+            raise ValueError("attachment count differs from the header")
+        out = []
+        for n, rec in enumerate(records, start=1):
+            if len(rec) != 7 or rec[0] != "A" or rec[1] != str(n) or "/" in rec[2] \
+                    or rec[2].startswith("."):
+                raise ValueError("bad attachment record")
+            out.append((n, rec[2], rec[6].lower(), int(rec[5])))
+        return out
+
+    @staticmethod
+    def _digest(path: Path) -> tuple[str, int] | None:
+        try:
+            with path.open("rb") as fh:
+                return hash_stream(fh.read, os.fstat(fh.fileno()).st_size)
+        except OSError:
+            return None

@@ -1,9 +1,15 @@
 """Reference simulator of the social-security (人社) system: a SOAP 1.1 service on loopback.
 
 A small threaded WSGI app that serves the same WSDL/XSD the adapter loads (``GET ?wsdl``) and
-answers ``SubmitApplication`` and ``QueryStatus``. Envelopes are parsed with lxml without
-entities, DTDs or network access; submissions are deduplicated by requestId. It reads any
-record the WSDL defines, so a fourth SOAP department can reuse it with its own WSDL.
+answers ``SubmitApplication``, ``QueryStatus`` and ``UploadAttachment``. An uploaded file is
+hashed and counted, then dropped (only its SHA-256 and size are kept); a content that does not
+match its declared SHA-256 -> fault ``soap:Client.DigestMismatch``. An application that lists
+attachments is filed only when each arrived intact, else fault
+``soap:Client.AttachmentsIncomplete``. Envelopes above 1 MB (only uploads are) are accepted
+up to ``max_body`` and parsed with lxml's huge-text limit lifted (still no DTD, no entities).
+Envelopes are parsed with lxml without entities, DTDs or network access; submissions are
+deduplicated by requestId. It reads any record the WSDL defines, so a fourth SOAP department
+can reuse it with its own WSDL.
 
 Injectable (see ``adapters.simbase``): ``faults.slow_s``; ``faults.down`` -> HTTP 503 with a
 plain body; ``faults.transient_next`` -> fault ``soap:Server.Busy``; ``faults.lose_reply_next``
@@ -15,6 +21,9 @@ UsernameToken is required (else fault ``soap:Client.Authentication``).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 import ssl
 from collections.abc import Callable, Iterable
@@ -25,7 +34,15 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from adapters.simbase import Behaviour, Faults, HttpSim, SimCore, SimRefused, SimUnavailable
+from adapters.simbase import (
+    Behaviour,
+    Faults,
+    HttpSim,
+    Listed,
+    SimCore,
+    SimRefused,
+    SimUnavailable,
+)
 
 __all__ = ["WSDL", "SoapSim"]
 
@@ -44,9 +61,17 @@ _HOSTILE = {
 }
 
 
-def _parser() -> etree.XMLParser:
+class _Incomplete(SimRefused):
+    """Listed attachments did not all arrive intact."""
+
+
+class _Mismatch(SimRefused):
+    """An uploaded file differs from its declared SHA-256."""
+
+
+def _parser(huge: bool = False) -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           huge_tree=False, remove_comments=True)
+                           huge_tree=huge, remove_comments=True)
 
 
 def _local(el: Any) -> str:
@@ -57,8 +82,10 @@ class SoapSim:
     def __init__(self, *, wsdl: Path = WSDL, behaviour: Behaviour | None = None,
                  faults: Faults | None = None, result_delay_s: float = 0.05,
                  credentials: tuple[str, str] | None = None, prefix: str = "RS",
-                 port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+                 port: int = 0, tls: ssl.SSLContext | None = None,
+                 max_body: int = 48 * 1024 * 1024) -> None:
         self.wsdl = wsdl
+        self.max_body = max_body
         self.tns = str(etree.parse(str(wsdl), _parser()).getroot().get("targetNamespace"))
         self.core = SimCore(prefix, behaviour, faults, result_delay_s)
         self.credentials = credentials
@@ -110,10 +137,11 @@ class SoapSim:
         except SimUnavailable:
             return reply("503 Service Unavailable", "Service Unavailable", "text/plain")
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > _MAX_BODY:
+        if length > self.max_body:
             return reply("413 Payload Too Large", "too large", "text/plain")
         try:
-            root = etree.fromstring(environ["wsgi.input"].read(length), _parser())
+            root = etree.fromstring(environ["wsgi.input"].read(length),
+                                    _parser(huge=length > _MAX_BODY))
             if root.getroottree().docinfo.doctype:
                 raise ValueError("DTD not allowed")
             body = root.find(f"{{{_ENV}}}Body")
@@ -131,7 +159,13 @@ class SoapSim:
                 return reply("200 OK", self._submit(op))
             if _local(op) == "QueryStatus":
                 return reply("200 OK", self._query(op))
+            if _local(op) == "UploadAttachment":
+                return reply("200 OK", self._upload(op))
             return reply(fail, self._fault("Client.Unknown", "no such operation"))
+        except _Incomplete as exc:
+            return reply(fail, self._fault("Client.AttachmentsIncomplete", str(exc)))
+        except _Mismatch as exc:
+            return reply(fail, self._fault("Client.DigestMismatch", str(exc)))
         except SimRefused as exc:
             return reply(fail, self._fault("Client.Rejected", str(exc)))
         except SimUnavailable as exc:
@@ -153,11 +187,40 @@ class SoapSim:
         key = fields.get("requestId", "")
         if not key:
             raise SimRefused("requestId is required")
+        listed: list[Listed] = []
+        for el in (c for c in op if _local(c) == "attachment"):
+            info = {_local(c): (c.text or "") for c in el}
+            listed.append((int(info["index"]), info["sha256"], int(info["size"])))
+        unmatched = self.core.unmatched_attachments(key, listed)
+        if unmatched:
+            self.core.refusals[key] = f"attachments {unmatched} missing or different"
+            raise _Incomplete(f"附件未收到或校验不符（第{'、'.join(map(str, unmatched))}个）")
         ref, dup = self.core.submit(key, fields.get("kind", "submit"), record)
         return self._envelope(
             f"<tns:SubmitApplicationResponse><tns:receiptNo>{escape(ref)}</tns:receiptNo>"
             f"<tns:duplicate>{'true' if dup else 'false'}</tns:duplicate>"
             "</tns:SubmitApplicationResponse>")
+
+    def _upload(self, op: Any) -> str:
+        fields = {_local(c): (c.text or "") for c in op}
+        key, declared = fields.get("requestId", ""), fields.get("sha256", "").lower()
+        try:
+            index = int(fields.get("index", ""))
+            content = base64.b64decode(fields.get("content", ""), validate=True)
+        except (ValueError, binascii.Error):
+            raise SimRefused("index or content malformed") from None
+        if not key:
+            raise SimRefused("requestId is required")
+        sha, size = hashlib.sha256(content).hexdigest(), len(content)
+        del content
+        if sha != declared:
+            raise _Mismatch("附件校验不符")
+        again = self.core.attachments.get(key, {}).get(index) == (sha, size)
+        self.core.receive_attachment(key, index, sha, size)
+        return self._envelope(
+            f"<tns:UploadAttachmentResponse><tns:sha256>{sha}</tns:sha256><tns:size>{size}"
+            f"</tns:size><tns:duplicate>{'true' if again else 'false'}</tns:duplicate>"
+            "</tns:UploadAttachmentResponse>")
 
     def _query(self, op: Any) -> str:
         fields = {_local(c): (c.text or "") for c in op}

@@ -6,6 +6,17 @@ one ``timeout_s`` for connect/read/write/pool; TLS verification against ``ca_bun
 Results arrive by signed callback into the hub (``adapters.callbacks``) and, as a fallback, by
 polling ``GET {base_url}/results?since=<seq>`` after the last acknowledged sequence number.
 
+Attachments (scans, audio/video), before the application: each is streamed with
+``PUT {base_url}/applications/{key}/attachments/{n}`` (``n`` from 1; body = the file's bytes,
+``Content-Type`` = its media type, ``Content-Length`` = its declared size, ``X-Content-SHA256``
+and ``Idempotency-Key: <leg id>``), read chunk by chunk from ``SubmitRequest.open_attachment``
+and checked on the way (``adapters.transports.attachments``: a stream that differs from its
+declaration is cut off before its last chunk -> PermanentError(reason="tampered"), and the
+application is not posted). The department answers each PUT with the SHA-256 and size it
+received; the hub checks them. Then ``POST applications`` lists the files (``attachments``:
+index, kind, media_type, size, sha256); the department files it only if every listed file
+arrived intact (else 422). A resend PUTs the same paths again, which replaces the files.
+
 Errors: 429 -> RateLimited and 503 -> TransientError, both with ``retry_after_s`` from
 ``Retry-After``; other 5xx, 408, 401/403 (credentials are fixed by operations; the backlog
 waits) and network errors -> TransientError; any other 4xx -> PermanentError (422 = the
@@ -16,12 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from adapters.base import Health, Receipt, Result, SubmitRequest
 from adapters.callbacks import parse_result
 from adapters.registry import lookup_secret
+from adapters.transports.attachments import has_attachments, verified
 from hub.codetables import CodeTable
 from hub.departments import DepartmentConfig, RestTransport
 from hub.errors import PermanentError, RateLimited, TransientError
@@ -75,9 +88,30 @@ class RestAdapter:
             raise PermanentError(f"{self.department}: reply is not JSON",
                                  reason="malformed_response") from exc
 
+    def _put_attachments(self, request: SubmitRequest) -> list[dict[str, Any]]:
+        assert request.open_attachment is not None
+        listed: list[dict[str, Any]] = []
+        for n, ref in enumerate(request.attachments, start=1):
+            sha = ref.sha256.lower()
+            headers = {"Content-Type": ref.media_type, "Content-Length": str(ref.size),
+                       "X-Content-SHA256": sha, "Idempotency-Key": request.leg_id}
+            doc = self._request(
+                "PUT", f"applications/{quote(request.leg_id, safe='')}/attachments/{n}",
+                content=verified(self.department, n, ref, request.open_attachment(ref)),
+                headers=headers)
+            if not isinstance(doc, dict) or doc.get("sha256") != sha or doc.get("size") != ref.size:
+                raise TransientError(f"{self.department}: attachment {n} was not confirmed "
+                                     "intact by the department")
+            listed.append({"index": n, "kind": ref.kind, "media_type": ref.media_type,
+                           "size": ref.size, "sha256": sha})
+        return listed
+
     def submit(self, request: SubmitRequest) -> Receipt:
-        body = {"request_id": request.leg_id, "kind": request.kind, "case_id": request.case_id,
-                "item_code": request.item_code, "record": dict(request.record)}
+        body: dict[str, Any] = {"request_id": request.leg_id, "kind": request.kind,
+                                "case_id": request.case_id, "item_code": request.item_code,
+                                "record": dict(request.record)}
+        if has_attachments(request):  # every file first: the department never lacks one
+            body["attachments"] = self._put_attachments(request)
         doc = self._request("POST", "applications", json=body,
                             headers={"Idempotency-Key": request.leg_id})
         if not isinstance(doc, dict) or not isinstance(doc.get("receipt_no"), str):

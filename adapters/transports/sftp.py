@@ -12,6 +12,18 @@ Wire format (``adapters/medical_insurance/FILE_SPEC.md``): ``encoding`` (GB18030
 separated by CRLF, fields by ``delimiter``; a batch is ``H`` header, ``C`` column names, ``D``
 data; a reply is ``H|1.0|RESULT|n`` then ``n`` ``D`` records.
 
+Attachments (scans, audio/video): each is uploaded as its own file next to the batch file,
+streamed chunk by chunk from ``SubmitRequest.open_attachment`` (never whole in memory), checked
+against its declared size and SHA-256 while it streams (``adapters.transports.attachments``),
+written as ``.part`` with the size confirmed, then renamed into place; its name is derived from
+the leg id, its position and its SHA-256, so a resend replaces it. All attachments go up
+**before** the batch file, which then lists them (``A`` records, header version ``1.1``): the
+department never sees a batch whose files are missing. A stream that does not match its
+declaration -> PermanentError(reason="tampered"), the partial file is removed and no batch file
+is written. The overall deadline grows with the bytes to send (``deadline_s`` plus
+``_FLOOR_BYTES_PER_S``), so a large scan over a slow village link is not cut off; stalls are
+still caught by the per-request ``timeout_s``.
+
 Replies are polled from ``outbox_dir`` and parsed strictly. A reply whose name or content
 attempts path traversal, that does not decode, is oversize or malformed is moved to
 ``quarantine_dir`` next to a ``.reason`` file, reported through ``take_quarantined()`` and
@@ -23,6 +35,7 @@ that cannot be written in the format -> PermanentError.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -37,11 +50,12 @@ import paramiko
 
 from adapters.base import Health, Receipt, Result, ResultOutcome, SubmitRequest
 from adapters.registry import lookup_secret
+from adapters.transports.attachments import has_attachments, verified
 from hub.codetables import CodeTable
 from hub.departments import DepartmentConfig, SftpTransport
 from hub.errors import ConfigError, PermanentError, Problem, TransientError
 
-__all__ = ["OUTCOME_CODES", "QuarantinedFile", "SftpAdapter", "file_name"]
+__all__ = ["OUTCOME_CODES", "QuarantinedFile", "SftpAdapter", "attachment_name", "file_name"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +64,8 @@ OUTCOME_CODES: dict[str, ResultOutcome] = {
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The slowest link we still wait for (512 kbit/s): sets how far the deadline stretches per byte.
+_FLOOR_BYTES_PER_S = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,12 @@ def file_name(department: str, leg_id: str, kind: str) -> str:
     """The deterministic batch file name of a leg (a resend replaces it)."""
     key = leg_id if _SAFE_KEY.match(leg_id) else hashlib.sha256(leg_id.encode()).hexdigest()[:40]
     return f"{department}_{key}{'_BC' if kind == 'supplement' else ''}.txt"
+
+
+def attachment_name(department: str, leg_id: str, kind: str, index: int, sha256: str) -> str:
+    """The deterministic name of a leg's ``index``-th attachment (1-based; a resend replaces)."""
+    stem = file_name(department, leg_id, kind).removesuffix(".txt")
+    return f"{stem}_A{index:02d}_{sha256[:16].lower()}.bin"
 
 
 def _safe(name: str) -> bool:
@@ -146,10 +168,11 @@ class SftpAdapter:
         self._client = self._sftp = None
 
     @contextmanager
-    def _session(self, what: str) -> Iterator[paramiko.SFTPClient]:
+    def _session(self, what: str, extra_bytes: int = 0) -> Iterator[paramiko.SFTPClient]:
         """One operation under the overall deadline; every paramiko error translated here."""
         with self._lock:
-            timer = threading.Timer(self._cfg.deadline_s, self._drop)
+            timer = threading.Timer(self._cfg.deadline_s + extra_bytes / _FLOOR_BYTES_PER_S,
+                                    self._drop)
             timer.daemon = True
             timer.start()
             try:
@@ -171,17 +194,21 @@ class SftpAdapter:
                 timer.cancel()
 
     # -- submit ---------------------------------------------------------------------------------
-    def _render(self, request: SubmitRequest) -> bytes:
+    def _render(self, request: SubmitRequest, files: Sequence[str] = ()) -> bytes:
         d = self._cfg.delimiter
         columns = list(request.record)
         values = ["" if v is None else str(v) for v in request.record.values()]
-        head = ["H", "1.0", request.leg_id, request.kind, request.case_id, request.item_code,
-                str(len(columns))]
-        for value in (*head, *columns, *values):
+        head = ["H", "1.1" if files else "1.0", request.leg_id, request.kind, request.case_id,
+                request.item_code, str(len(columns)), *([str(len(files))] if files else [])]
+        listed = [["A", str(n), name, ref.kind, ref.media_type, str(ref.size), ref.sha256.lower()]
+                  for n, (name, ref) in enumerate(
+                      zip(files, request.attachments[:len(files)], strict=True), start=1)]
+        for value in (*head, *columns, *values, *(v for rec in listed for v in rec)):
             if d in value or "\r" in value or "\n" in value:
                 raise PermanentError(f"{self.department}: a value contains the delimiter or a "
                                      "line break", reason="unmappable")
-        lines = [d.join(head), d.join(["C", *columns]), d.join(["D", *values])]
+        lines = [d.join(head), d.join(["C", *columns]), d.join(["D", *values]),
+                 *(d.join(rec) for rec in listed)]
         try:
             return ("\r\n".join(lines) + "\r\n").encode(self._cfg.encoding)
         except UnicodeEncodeError as exc:
@@ -189,13 +216,41 @@ class SftpAdapter:
                                  reason="unmappable") from exc
 
     def submit(self, request: SubmitRequest) -> Receipt:
-        data = self._render(request)
+        files = [attachment_name(self.department, request.leg_id, request.kind, n, ref.sha256)
+                 for n, ref in enumerate(request.attachments, start=1)] \
+            if has_attachments(request) else []
+        data = self._render(request, files)  # refuses an unwritable leg before any upload
         name = file_name(self.department, request.leg_id, request.kind)
         final = f"{self._cfg.inbox_dir}/{name}"
-        with self._session("upload") as sftp:
+        total = sum(ref.size for ref in request.attachments) if files else 0
+        with self._session("upload", extra_bytes=total) as sftp:
+            for n, file in enumerate(files, start=1):
+                self._put_attachment(sftp, request, n, file)
             sftp.putfo(io.BytesIO(data), final + ".part", file_size=len(data), confirm=True)
             sftp.posix_rename(final + ".part", final)
         return Receipt(department_ref=name)
+
+    def _put_attachment(self, sftp: paramiko.SFTPClient, request: SubmitRequest, n: int,
+                        name: str) -> None:
+        """Stream one attachment to ``<name>.part``, confirm its size, rename it into place."""
+        assert request.open_attachment is not None
+        ref = request.attachments[n - 1]
+        part = f"{self._cfg.inbox_dir}/{name}.part"
+        try:
+            with sftp.open(part, "wb") as fh:
+                fh.set_pipelined(True)  # acks are collected at close: no round trip per chunk
+                for chunk in verified(self.department, n, ref, request.open_attachment(ref)):
+                    fh.write(chunk)
+        except PermanentError:
+            # Leave no partial copy of wrong bytes behind (readers ignore *.part anyway).
+            with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                sftp.remove(part)
+            raise
+        written = sftp.stat(part).st_size
+        if written != ref.size:
+            raise TransientError(f"{self.department}: attachment {n}: {written} of {ref.size} "
+                                 "bytes arrived")
+        sftp.posix_rename(part, f"{self._cfg.inbox_dir}/{name}")
 
     # -- results --------------------------------------------------------------------------------
     def _parse(self, data: bytes) -> list[Result]:

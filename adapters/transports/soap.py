@@ -10,6 +10,16 @@ Operations, by convention shared by every SOAP department (its own WSDL defines 
 idempotent by requestId (= leg id); ``QueryStatus(since) -> result*`` with a sequence number,
 polled after the last acknowledged one (after a restart the hub deduplicates by result id).
 
+Attachments: ``UploadAttachment(requestId, index, kind, mediaType, sha256, content)`` once per
+file (index from 1), before ``SubmitApplication``, which then lists them (``attachment``:
+index, kind, mediaType, size, sha256); the department files the application only if each
+arrived intact. Without MTOM the content travels base64 inside the envelope, so a file is read
+whole into memory (and checked against its declared size and SHA-256 first:
+PermanentError(reason="tampered"), nothing sent). Hence a limit: a leg with a file larger than
+``max_attachment_bytes`` (default 20 MiB) is refused before anything is sent with
+PermanentError(reason="attachment_too_large"). A department whose WSDL has no
+``UploadAttachment`` receives the record alone (logged once): its interface takes no files.
+
 Errors: fault ``Server.*``, HTTP 5xx/429, timeouts and refused connections -> TransientError;
 ``Client.*`` faults and a record the XSD refuses -> PermanentError; a hostile response (DTD,
 entity, external reference, entity amplification, excessive depth) ->
@@ -18,6 +28,7 @@ PermanentError(reason="hostile_response").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,11 +48,14 @@ from zeep.wsse.username import UsernameToken
 
 from adapters.base import Health, Receipt, Result, SubmitRequest
 from adapters.registry import lookup_secret
+from adapters.transports.attachments import check_sizes, has_attachments, read_verified
 from hub.codetables import CodeTable
 from hub.departments import DepartmentConfig, SoapTransport
 from hub.errors import ConfigError, PermanentError, Problem, TransientError
 
 __all__ = ["SoapAdapter", "hardened_settings"]
+
+log = logging.getLogger(__name__)
 
 _HOSTILE = (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden)
 _OUTCOMES = ("accepted", "needs_materials", "approved", "rejected")
@@ -85,6 +99,8 @@ class SoapAdapter:
         except (ZeepError, OSError, StopIteration) as exc:
             raise ConfigError([Problem(str(wsdl), "wsdl.invalid",
                                        f"WSDL cannot be loaded: {exc}")]) from exc
+        self._takes_files = "UploadAttachment" in port.binding.all()
+        self._warned = False
         self._pending: dict[str, int] = {}  # polled, not yet acknowledged: result id -> seq
         self._cursor = 0
         self._max_seen = 0
@@ -117,10 +133,36 @@ class SoapAdapter:
         except (ZeepError, TypeError, ValueError) as exc:  # the record does not fit the XSD
             raise PermanentError(f"{self.department}: {exc}", reason="unmappable") from exc
 
+    def _upload(self, request: SubmitRequest) -> list[dict[str, Any]]:
+        assert request.open_attachment is not None
+        check_sizes(self.department, request.attachments, self._cfg.max_attachment_bytes)
+        listed: list[dict[str, Any]] = []
+        for n, ref in enumerate(request.attachments, start=1):
+            sha = ref.sha256.lower()
+            content = read_verified(self.department, n, ref, request.open_attachment(ref))
+            reply = self._call("UploadAttachment", requestId=request.leg_id, index=n,
+                               kind=ref.kind, mediaType=ref.media_type, sha256=sha,
+                               content=content)
+            del content  # one file in memory at a time
+            if str(reply.sha256) != sha or int(reply.size) != ref.size:
+                raise TransientError(f"{self.department}: attachment {n} was not confirmed "
+                                     "intact by the department")
+            listed.append({"index": n, "kind": ref.kind, "mediaType": ref.media_type,
+                           "size": ref.size, "sha256": sha})
+        return listed
+
     def submit(self, request: SubmitRequest) -> Receipt:
+        extra: dict[str, Any] = {}
+        if has_attachments(request):
+            if self._takes_files:
+                extra["attachment"] = self._upload(request)
+            elif not self._warned:
+                self._warned = True
+                log.warning("department WSDL has no UploadAttachment: records go without files",
+                            extra={"department": self.department})
         reply = self._call("SubmitApplication", requestId=request.leg_id, kind=request.kind,
                            caseId=request.case_id, itemCode=request.item_code,
-                           record=dict(request.record))
+                           record=dict(request.record), **extra)
         return Receipt(department_ref=str(reply.receiptNo), duplicate=bool(reply.duplicate))
 
     def poll_results(self) -> list[Result]:
