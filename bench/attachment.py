@@ -2,15 +2,16 @@
 
     python -m bench.attachment [--mb 200]
 
-Processes: ``hub serve`` (API) in one child; the delivery in a second child that opens the blob
-from the encrypted blob store (as a department worker does) and streams it over SFTP to the
-medical-insurance simulator, which runs in this process. The upload is streamed from a file in
-1 MiB chunks. Figures: ``upload_mb_per_s``, ``sftp_mb_per_s``, and each child's peak RSS before
-and during its transfer (``VmHWM``, reset before the transfer), whose difference must stay
-far below the file size: bytes stream, they never sit whole in memory.
-
-The product's SFTP transport sends only the record file today (no attachments), so the
-delivery hop is done here with the same blob-store stream and paramiko; see bench/README.md.
+Processes: ``hub serve`` (API) in one child; the delivery in a second child that does what a
+medical-insurance worker does: it maps the case for the department and hands the product's SFTP
+adapter (``adapters.transports.sftp``) a ``SubmitRequest`` whose ``open_attachment`` streams the
+blob from the encrypted blob store; the adapter uploads the scan next to the batch file, then
+the batch, to the medical-insurance simulator, which runs in this process, checks the file's
+size and SHA-256 and files the case. The upload is streamed from a file in 1 MiB chunks.
+Figures: ``upload_mb_per_s``, ``sftp_mb_per_s`` (the whole ``submit``: scan + batch file), and
+each child's peak RSS before and during its transfer (``VmHWM``, reset before the transfer),
+whose difference must stay far below the file size: bytes stream, they never sit whole in
+memory. ``delivered_intact``: the department filed the case and the landed file hashes right.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.medical_insurance.sim import SftpSim
+from adapters.transports.sftp import attachment_name
 from bench.common import (
     VILLAGE,
     bench_config,
@@ -49,6 +51,7 @@ from hub.demo import free_port
 from hub.store import open_store
 
 MIB = 1024 * 1024
+LEG_ID = "bench-scan-leg"
 
 
 def make_scan(path: Path, mb: int) -> str:
@@ -67,34 +70,45 @@ def chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def deliver_child(blob_id: str, sha: str, port: int, key_file: str, known_hosts: str) -> None:
-    """Child process: stream one blob from the blob store to the SFTP simulator."""
+def deliver_child(case_file: str, port: int, key_file: str, known_hosts: str) -> None:
+    """Child process: deliver one case with its scan through the product's SFTP adapter."""
+    from adapters.base import SubmitRequest
+    from adapters.registry import build_adapter
+    from hub import mapping
     from hub.blobs import open_blob_store
+    from hub.models import AttachmentRef
     from hub.settings import Settings
 
+    cfg = bench_config()
+    dept = cfg.departments["medical_insurance"]
+    case = json.loads(Path(case_file).read_text())
+    payload = mapping.minimise(case, mapping.source_paths(dept.mapping))
     blobs = open_blob_store(Settings())
-    client = paramiko.SSHClient()
-    client.load_host_keys(known_hosts)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port, username="village_hub", key_filename=key_file,
-                   timeout=10, banner_timeout=10, auth_timeout=10, look_for_keys=False,
-                   allow_agent=False)
-    sftp = client.open_sftp()
-    rss0 = proc_kib("self", "VmRSS")
-    reset_peak()
-    t0 = time.perf_counter()
-    size = 0
-    with sftp.open(f"processed/scan-{blob_id}.bin.part", "wb") as fh:
-        fh.set_pipelined(True)
-        for chunk in blobs.open(blob_id, sha):
-            fh.write(chunk)
-            size += len(chunk)
-    sftp.posix_rename(f"processed/scan-{blob_id}.bin.part", f"processed/scan-{blob_id}.bin")
-    elapsed = time.perf_counter() - t0
+    request = SubmitRequest(
+        leg_id=LEG_ID, case_id=case["case_id"], item_code=case["item_code"], kind="submit",
+        record=mapping.apply(dept.mapping, payload, cfg.code_tables),
+        attachments=[AttachmentRef.model_validate(a) for a in case["attachments"]],
+        open_attachment=lambda ref: blobs.open(ref.id, ref.sha256))
+    adapter = build_adapter(dept, tables=cfg.code_tables, overrides={
+        "host": "127.0.0.1", "port": port, "key_file": key_file, "known_hosts": known_hosts})
+    try:
+        rss0 = proc_kib("self", "VmRSS")
+        reset_peak()
+        t0 = time.perf_counter()
+        adapter.submit(request)
+        elapsed = time.perf_counter() - t0
+    finally:
+        adapter.close()
+    size = sum(a.size for a in request.attachments)
     print(json.dumps({"bytes": size, "seconds": elapsed, "rss_before_kib": rss0,
                       "vmhwm_kib": proc_kib("self", "VmHWM")}), flush=True)
-    sftp.close()
-    client.close()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 async def upload(url: str, token: str, path: Path, sha: str) -> dict[str, Any]:
@@ -148,13 +162,20 @@ def run(mb: int) -> dict[str, Any]:
             r = httpx.post(f"{url}/v1/cases", json=case, timeout=60,
                            headers={"Authorization": f"Bearer {token}"})
             case_ok = r.status_code == 202
-            child = spawn(["-m", "bench.attachment", "--child", info["id"], sha, str(sim.port),
+            case_file = env.tmp / "case.json"
+            case_file.write_text(json.dumps(case))
+            child = spawn(["-m", "bench.attachment", "--child", str(case_file), str(sim.port),
                            str(key_file), str(known_hosts)], env.settings, stdout=-1)
             out, _ = child.communicate(timeout=1800)
             fig = json.loads([x for x in out.splitlines() if x.startswith("{")][-1])
-            landed = sim.root / "processed" / f"scan-{info['id']}.bin"
-            delivered_ok = landed.exists() and landed.stat().st_size == mb * MIB and \
-                hashlib.sha256(landed.read_bytes()).hexdigest() == sha
+            deadline = time.monotonic() + 120  # the department hashes the scan before filing
+            while not sim.core.filed[LEG_ID] and not sim.core.refusals \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            landed = sim.root / "processed" / attachment_name("medical_insurance", LEG_ID,
+                                                               "submit", 1, sha)
+            delivered_ok = sim.core.filed[LEG_ID] == 1 and landed.exists() and \
+                landed.stat().st_size == mb * MIB and sha256_of(landed) == sha
         finally:
             api.terminate()
             api.wait(30)
@@ -176,7 +197,7 @@ def run(mb: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        deliver_child(argv[1], argv[2], int(argv[3]), argv[4], argv[5])
+        deliver_child(argv[1], int(argv[2]), argv[3], argv[4])
         return None
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=env_int("BENCH_SCAN_MB", 200))
