@@ -205,6 +205,41 @@ def test_sftp_department_refuses_a_batch_whose_file_differs(sftp_sim: Running,
     assert (sim.root / "rejected" / "scan.bin").exists()
 
 
+def test_sftp_delivers_from_the_real_blob_store_and_stops_on_a_tampered_blob(
+        sftp_sim: Running, hub_config: HubConfig, files: list[Blob]) -> None:
+    from hub.blobs import open_blob_store
+    from hub.settings import get_settings
+
+    blobs = open_blob_store(get_settings())
+    refs = []
+    for b in files:  # given the scans as the API stores them: encrypted at rest
+        with blobs.writer(b.ref.kind, b.ref.size) as writer:
+            for chunk in b.chunks():
+                writer.write(chunk)
+            info = writer.commit(b.ref.sha256)
+        refs.append(b.ref.model_copy(update={"id": info.id}))
+    request = dataclasses.replace(
+        leg_request(hub_config, "medical_insurance", sample_case("medical_insurance", "birth"),
+                    "leg-yb-store"),
+        attachments=tuple(refs), open_attachment=lambda ref: blobs.open(ref.id, ref.sha256))
+    # when the worker-shaped request is submitted, then the department files it with both files
+    sftp_sim.adapter.submit(request)
+    wait_for(lambda: sftp_sim.sim.core.filed["leg-yb-store"] == 1)
+    # given one stored blob is then altered on disk, when the leg is delivered again
+    path = blobs.path(refs[0].id)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    again = dataclasses.replace(request, leg_id="leg-yb-store2")
+    with pytest.raises(PermanentError) as err:
+        sftp_sim.adapter.submit(again)
+    # then it is refused as tampered and the department never sees the second batch
+    assert err.value.reason == "tampered"
+    time.sleep(0.2)
+    assert "leg-yb-store2" not in sftp_sim.sim.received
+    assert list((sftp_sim.sim.root / "inbox").iterdir()) == []
+
+
 def test_sftp_50mb_file_streams_in_flat_memory(sftp_sim: Running, hub_config: HubConfig) -> None:
     big = make_blob(50, 50 * MIB, "video", "video/mp4")
     request = with_files(hub_config, "medical_insurance", "leg-yb-big", [big])
@@ -237,6 +272,9 @@ def test_rest_tampered_stream_is_never_filed(rest_sim: Running, hub_config: HubC
         rest_sim.adapter.submit(request)
     assert err.value.reason == "tampered"
     assert "leg-mz-bad" not in core.attachments and core.filed == {} and core.received == {}
+    # and the connection cut mid-file leaves both ends usable: the next leg goes through
+    rest_sim.adapter.submit(with_files(hub_config, "civil_affairs", "leg-mz-next", files))
+    assert core.filed == {"leg-mz-next": 1}
 
 
 def test_rest_department_files_only_with_every_listed_file(rest_sim: Running,
