@@ -1,16 +1,18 @@
 """AMQP bus: the ``Bus`` protocol on RabbitMQ via pika (production; several machines).
 
 Features: topology from ``hub.bus.topology`` (quorum work queues with an explicit delivery limit
-and at-least-once dead-lettering, TTL retry tiers, classic parking lots that never expire).
-Every publish is persistent, ``mandatory`` and confirmed; confirms are *pipelined* (a window of
-outstanding publishes, not one round trip each); ``basic.return`` raises ``UnroutableError`` and
-a nack raises ``PublishFailed``. Consumers ack manually after the effect, with prefetch and
-heartbeats; handlers run on worker threads and settle through ``add_callback_threadsafe``
-(pika is not thread-safe). One connection per thread. Lost connections are re-opened with
-jittered exponential backoff (tenacity); an authentication or access refusal stops with a clear
-``PermanentError``. ``Retry`` republishes (confirmed) to the lane's tier queue and then acks;
-an explicit ``delay_s`` is rounded up to the nearest tier. ``Dead`` publishes the original with
-reason, detail, attempts and time headers to the parking lot, confirmed, then acks.
+and at-least-once dead-lettering, TTL retry tiers, classic parking lots that never expire). Every
+publish is persistent, ``mandatory`` and confirmed; confirms are *pipelined* (a window of
+outstanding publishes, not one round trip each); ``basic.return`` raises ``UnroutableError`` and a
+nack raises ``PublishFailed``. Consumers ack manually after the effect, with prefetch and
+heartbeats; handlers run on worker threads and settle through ``add_callback_threadsafe`` (pika is
+not thread-safe). ``consume_batch`` collects deliveries up to ``max_batch`` or ``max_wait_s`` and
+hands them, in arrival order, to one worker thread, one batch at a time. One connection per thread.
+Lost connections are re-opened with jittered exponential backoff (tenacity); an authentication or
+access refusal stops with a clear ``PermanentError``. ``Retry`` republishes (confirmed) to the
+lane's tier queue and then acks; an explicit ``delay_s`` is rounded up to the nearest tier.
+``Dead`` publishes the original with reason, detail, attempts and time headers to the parking lot,
+confirmed, then acks.
 
 Connection settings: ``url`` (``amqp://`` or ``amqps://``), ``ca_file``, ``cert_file``,
 ``key_file`` (TLS), ``heartbeat_s``; ``confirm_window`` outstanding confirms per publisher.
@@ -41,6 +43,7 @@ from tenacity import (
 from hub.bus._amqp_wire import Publisher, dead_letter_of, delivery_of, props_for
 from hub.bus.base import (
     Ack,
+    BatchHandler,
     Dead,
     DeadLetter,
     Delivery,
@@ -51,6 +54,7 @@ from hub.bus.base import (
     QueueStats,
     Retry,
     RetryTiers,
+    batch_outcomes,
     outcome_for_exception,
 )
 from hub.bus.topology import (
@@ -272,6 +276,107 @@ class AmqpBus:
                 log.warning("connection closed before settling %s", delivery.message.id)
         finally:
             finished()
+
+    def consume_batch(
+        self, queue: str, handler: BatchHandler, *, stop: threading.Event, max_batch: int = 256,
+        max_wait_s: float = 0.005, prefetch: int | None = None,
+    ) -> None:
+        lane = self._lane(queue)
+        for attempt in Retrying(
+            retry=retry_if_exception_type(Reconnect),
+            wait=wait_random_exponential(multiplier=0.2, max=10.0),
+            stop=stop_when_event_set(stop),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    self._consume_batch_once(lane, handler, stop, max(1, max_batch), max_wait_s,
+                                             max(1, prefetch or max_batch))
+                except Reconnect:
+                    if stop.is_set():
+                        return
+                    log.warning("bus connection lost while consuming %s; reconnecting", queue)
+                    raise
+
+    def _consume_batch_once(self, lane: Lane, handler: BatchHandler, stop: threading.Event,
+                            max_batch: int, max_wait_s: float, prefetch: int) -> None:
+        """Collect deliveries on the connection's thread; hand each batch, in arrival order, to
+        ONE worker thread (so batches never overtake each other), and start the next batch only
+        once the previous one was handled: while it runs, the next one fills up to
+        ``max_batch``. Settlements go back through ``add_callback_threadsafe``."""
+        conn = self._connect()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bus-{lane.name}-batch")
+        pending: list[tuple[int, Delivery, int]] = []
+        first_at = [0.0]
+        busy = threading.Event()
+
+        def on_message(ch: Any, method: Any, props: Any, body: bytes) -> None:
+            delivery, tier = delivery_of(lane, method, props, body)
+            if not pending:
+                first_at[0] = time.monotonic()
+            pending.append((method.delivery_tag, delivery, tier))
+
+        try:
+            ch = conn.channel()
+            ch.basic_qos(prefetch_count=prefetch)
+            ch.basic_consume(lane.queue, on_message, auto_ack=False)
+            while not stop.is_set():
+                wait = 0.1
+                if pending and not busy.is_set():
+                    due = first_at[0] + max_wait_s - time.monotonic()
+                    if len(pending) >= max_batch or due <= 0:
+                        batch = pending[:max_batch]
+                        del pending[:max_batch]
+                        first_at[0] = time.monotonic()
+                        busy.set()
+                        pool.submit(self._work_batch, conn, ch, lane, batch, handler, stop, busy)
+                        continue
+                    wait = max(due, 0.0005)
+                conn.process_data_events(time_limit=wait)
+            deadline = time.monotonic() + 30
+            while busy.is_set() and time.monotonic() < deadline:
+                conn.process_data_events(time_limit=0.05)
+            conn.process_data_events(time_limit=0)  # run the last settlements
+        except Exception as exc:
+            raise translate(exc) from exc
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            try:
+                if conn.is_open:
+                    conn.close()  # unsettled deliveries go back to the queue
+            except px.AMQPError:
+                pass
+
+    def _work_batch(self, conn: Any, ch: Any, lane: Lane, batch: list[tuple[int, Delivery, int]],
+                    handler: BatchHandler, stop: threading.Event, busy: threading.Event) -> None:
+        try:
+            if stop.is_set():
+                return  # not started: closing the channel gives them back to the queue
+            limit = lane.tiers.delivery_limit
+            live = [d for _tag, d, _tier in batch if d.attempt <= limit]
+            outcomes = iter(batch_outcomes(handler, live, lane.queue) if live else [])
+            settles: list[Any] = []
+            for tag, delivery, tier in batch:
+                outcome = (next(outcomes) if delivery.attempt <= limit else
+                           Dead("delivery_limit", f"delivered {delivery.attempt - 1} times"))
+                try:
+                    self._settle(lane, delivery, tier, outcome)
+                    settles.append(partial(ch.basic_ack, tag))
+                except TransientError as exc:
+                    log.warning("could not park/retry message %s (%s); requeueing",
+                                delivery.message.id, exc)
+                    settles.append(partial(ch.basic_nack, tag, requeue=True))
+
+            def settle_all() -> None:
+                for settle in settles:
+                    settle()
+
+            try:
+                conn.add_callback_threadsafe(settle_all)
+            except Exception:  # connection gone: the broker redelivers
+                log.warning("connection closed before settling a batch of %d", len(batch))
+        finally:
+            busy.clear()
 
     @staticmethod
     def _outcome(lane: Lane, delivery: Delivery, handler: Handler) -> Outcome:

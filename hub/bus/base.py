@@ -62,6 +62,9 @@ class Dead:
 
 Outcome = Ack | Retry | Dead
 Handler = Callable[[Delivery], Outcome]
+# One outcome per delivery, in the same order; raising settles every delivery of the batch
+# by ``outcome_for_exception``.
+BatchHandler = Callable[[Sequence[Delivery]], Sequence[Outcome]]
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,25 @@ class Bus(Protocol):
         one for the embedded bus); 1 keeps the queue's order, which the status tracker needs.
         """
 
+    def consume_batch(
+        self,
+        queue: str,
+        handler: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_batch: int = 256,
+        max_wait_s: float = 0.005,
+        prefetch: int | None = None,
+    ) -> None:
+        """Like ``consume``, but hand the handler up to ``max_batch`` deliveries at once.
+
+        A batch is what arrived within ``max_wait_s`` of its first delivery (or what is ready,
+        for the embedded bus), in queue order; batches are handled one at a time, in order, on
+        one thread. Each delivery is settled by its own outcome, after the handler returned;
+        a delivery past the delivery limit is parked without reaching the handler. ``prefetch``
+        (default ``max_batch``) bounds the unsettled deliveries held by this consumer.
+        """
+
     def dead_letters(self, department: str | None = None) -> list[DeadLetter]: ...
 
     def replay(self, dead_letter_ids: Sequence[str]) -> int:
@@ -141,7 +163,11 @@ def status_queue(namespace: str) -> str:
 
 # --- added for the bus implementations (issue 3) -------------------------------------------
 
+import logging  # noqa: E402 - appended section
+
 from hub.errors import PermanentError, TransientError  # noqa: E402 - appended section
+
+_log = logging.getLogger("hub.bus")
 
 
 class UnroutableError(PermanentError):
@@ -172,3 +198,21 @@ def outcome_for_exception(exc: BaseException) -> Outcome:
     if isinstance(exc, TransientError):
         return Retry(f"{type(exc).__name__}: {exc}"[:500], exc.retry_after_s)
     return Retry(f"unexpected {type(exc).__name__}: {exc}"[:500])
+
+
+def batch_outcomes(handler: BatchHandler, deliveries: Sequence[Delivery],
+                   queue: str) -> list[Outcome]:
+    """Run a batch handler; one outcome per delivery, or the exception's fate for all of them.
+
+    A handler answering the wrong number of outcomes is a bug: every delivery retries."""
+    try:
+        outcomes = list(handler(deliveries))
+        if len(outcomes) != len(deliveries):
+            raise RuntimeError(f"batch handler answered {len(outcomes)} outcomes for "
+                               f"{len(deliveries)} deliveries")
+        return outcomes
+    except Exception as exc:
+        if not isinstance(exc, TransientError | PermanentError):
+            _log.exception("batch handler failed on %d message(s) of %s", len(deliveries), queue)
+        fate = outcome_for_exception(exc)
+        return [fate] * len(deliveries)

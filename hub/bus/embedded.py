@@ -28,6 +28,7 @@ from typing import Any
 
 from hub.bus.base import (
     Ack,
+    BatchHandler,
     DeadLetter,
     Delivery,
     ExchangeKind,
@@ -38,6 +39,7 @@ from hub.bus.base import (
     Retry,
     RetryTiers,
     UnroutableError,
+    batch_outcomes,
     outcome_for_exception,
 )
 from hub.bus.topology import STATUS_LANE, Lane, lanes
@@ -221,7 +223,7 @@ class EmbeddedBus:
 
     def _handle(self, lane: Lane, token: str, row: tuple[Any, ...], handler: Handler) -> bool:
         """Run the handler and settle Retry/Dead; returns True when the message is to be acked."""
-        seq, msg_id, rk, body, headers, attempts, tier = row
+        seq, msg_id, rk, body, headers, attempts, _tier = row
         message = Message(msg_id, rk, bytes(body), json.loads(headers))
         if attempts > lane.tiers.delivery_limit:
             self._dead(seq, token, lane, message, "delivery_limit",
@@ -234,6 +236,12 @@ class EmbeddedBus:
             outcome = outcome_for_exception(exc)
             if not isinstance(exc, TransientError | PermanentError):
                 log.exception("handler failed on message %s of %s", msg_id, lane.queue)
+        return self._settle(lane, token, row, message, outcome)
+
+    def _settle(self, lane: Lane, token: str, row: tuple[Any, ...], message: Message,
+                outcome: Outcome) -> bool:
+        """Settle Retry/Dead now; True when the message is to be acked (with its batch)."""
+        seq, _mid, _rk, _body, _headers, attempts, tier = row
         if isinstance(outcome, Ack):
             return True
         if isinstance(outcome, Retry):
@@ -249,6 +257,52 @@ class EmbeddedBus:
         else:
             self._dead(seq, token, lane, message, outcome.reason, outcome.detail, attempts)
         return False
+
+    def consume_batch(
+        self, queue: str, handler: BatchHandler, *, stop: threading.Event, max_batch: int = 256,
+        max_wait_s: float = 0.005, prefetch: int | None = None,
+    ) -> None:
+        # A batch is what is ready when we lease (never waiting to fill it: nothing is gained
+        # by holding ready messages back); ``max_wait_s`` is accepted for the protocol.
+        lane = self._lane(queue)
+        limit = max(1, min(max_batch, prefetch or max_batch))
+        token = uuid.uuid4().hex
+        done = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(token, done), daemon=True)
+        renewer.start()
+        try:
+            while not stop.is_set():
+                rows = self._lease(queue, token, limit)
+                if not rows:
+                    stop.wait(self.poll_s)
+                    continue
+                acked: list[int] = []
+                try:
+                    self._handle_batch(lane, token, rows, handler, acked)
+                finally:
+                    self._ack(acked, token)  # one commit for the batch's acks
+        finally:
+            done.set()
+            renewer.join(timeout=5)
+
+    def _handle_batch(self, lane: Lane, token: str, rows: list[tuple[Any, ...]],
+                      handler: BatchHandler, acked: list[int]) -> None:
+        live: list[tuple[tuple[Any, ...], Message]] = []
+        for row in rows:
+            seq, msg_id, rk, body, headers, attempts, _tier = row
+            message = Message(msg_id, rk, bytes(body), json.loads(headers))
+            if attempts > lane.tiers.delivery_limit:
+                self._dead(seq, token, lane, message, "delivery_limit",
+                           f"delivered {attempts - 1} times", attempts - 1)
+            else:
+                live.append((row, message))
+        if not live:
+            return
+        deliveries = [Delivery(m, lane.queue, row[5]) for row, m in live]
+        outcomes = batch_outcomes(handler, deliveries, lane.queue)
+        for (row, message), outcome in zip(live, outcomes, strict=True):
+            if self._settle(lane, token, row, message, outcome):
+                acked.append(row[0])
 
     def _dead(self, seq: int, token: str, lane: Lane, m: Message, reason: str, detail: str,
               attempts: int) -> None:

@@ -14,13 +14,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from hub.bus.base import (
     Ack,
+    BatchHandler,
+    Bus,
     Dead,
     Delivery,
     Message,
@@ -256,6 +259,160 @@ class TestBusContract:
                     services.rabbitmqctl("close_all_connections", "--vhost", vhost, "test")
             eventually(lambda: rec.ids() >= set(sent), timeout=30, what="all after close")
         assert rec.ids() == set(sent)
+
+
+@contextmanager
+def consuming_batches(bus: Bus, queue: str, handler: BatchHandler,
+                      max_batch: int = 16) -> Iterator[None]:
+    """Run ``bus.consume_batch`` on a thread for the duration of the block."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            bus.consume_batch(queue, handler, stop=stop, max_batch=max_batch, max_wait_s=0.02)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=20)
+    assert not t.is_alive(), "batch consumer did not stop"
+    if errors:
+        raise errors[0]
+
+
+class BatchRecorder:
+    """A batch handler that records each batch and answers ``decide(delivery)`` per message."""
+
+    def __init__(self, decide=lambda d: Ack()) -> None:  # type: ignore[no-untyped-def]
+        self.decide = decide
+        self.batches: list[list[tuple[str, int]]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: Sequence[Delivery]) -> list[Outcome]:
+        with self.lock:
+            self.batches.append([(d.message.id, d.attempt) for d in batch])
+        return [self.decide(d) for d in batch]
+
+    def seen(self) -> list[tuple[str, int]]:
+        with self.lock:
+            return [s for b in self.batches for s in b]
+
+
+_BATCH_CHILD = """
+import json, sys, threading, time
+from pathlib import Path
+from hub.bus.base import RetryTiers
+spec = json.loads(sys.argv[1])
+deps = {d: RetryTiers(tuple(t), int(n)) for d, (t, n) in spec["departments"].items()}
+if spec["kind"] == "amqp":
+    from hub.bus.amqp import AmqpBus
+    bus = AmqpBus(spec["target"], spec["namespace"])
+else:
+    from hub.bus.embedded import EmbeddedBus
+    bus = EmbeddedBus(Path(spec["target"]), spec["namespace"], lease_s=1.0, poll_s=0.02)
+bus.declare(deps)
+def handler(batch):
+    print("GOT " + " ".join(d.message.id for d in batch), flush=True)
+    while True:
+        time.sleep(60)
+bus.consume_batch(sys.argv[2], handler, stop=threading.Event(), max_batch=8, max_wait_s=0.2)
+"""
+
+
+class TestBatchConsumeContract:
+    def test_batches_keep_queue_order_and_each_message_is_acked_once(
+        self, bus_env: BusEnv
+    ) -> None:
+        # given 100 messages waiting in order
+        bus = bus_env.make()
+        bus.publish("dispatch", msgs(100))
+        rec = BatchRecorder()
+        # when they are consumed in batches of at most 16
+        with consuming_batches(bus, bus_env.queue("alpha"), rec, max_batch=16):
+            eventually(lambda: len(rec.seen()) >= 100, what="100 deliveries")
+            time.sleep(0.3)
+        # then they arrive exactly once, in queue order, in batches, and nothing is left
+        assert [s[0] for s in rec.seen()] == [f"m{i}" for i in range(100)]
+        assert all(1 <= len(b) <= 16 for b in rec.batches) and len(rec.batches) < 100
+        assert bus.stats(bus_env.queue("alpha")).depth == 0
+
+    def test_each_message_of_a_batch_gets_its_own_fate(self, bus_env: BusEnv) -> None:
+        # given one batch where one message is fine, one must wait and one is rejected
+        bus = bus_env.make()
+        fates: dict[str, Outcome] = {"ok": Ack(), "later": Retry("department busy"),
+                                     "no": Dead("rejected", "no")}
+
+        def decide(d: Delivery) -> Outcome:
+            return Ack() if d.attempt > 1 else fates[d.message.id]
+
+        rec = BatchRecorder(decide)
+        bus.publish("dispatch", [Message(i, "alpha", b"{}") for i in fates])
+        with consuming_batches(bus, bus_env.queue("alpha"), rec):
+            dead = eventually(bus.dead_letters, what="dead letter")
+            eventually(lambda: ("later", 2) in rec.seen(), what="the retried message")
+            time.sleep(0.3)
+        # then only the retried one came back, the rejected one is parked, the acked one gone
+        assert sorted(rec.seen()) == [("later", 1), ("later", 2), ("no", 1), ("ok", 1)]
+        assert [(d.message.id, d.reason) for d in dead] == [("no", "rejected")]
+        assert bus.stats(bus_env.queue("alpha")).depth == 0
+
+    def test_a_failing_batch_handler_settles_every_message_of_the_batch(
+        self, bus_env: BusEnv
+    ) -> None:
+        # given a handler that crashes on the first batch and a message that is malformed
+        bus = bus_env.make()
+        crashed: list[str] = []
+
+        def handler(batch: Sequence[Delivery]) -> list[Outcome]:
+            if any(d.message.id == "poison" for d in batch):
+                raise MalformedMessage("poison in the batch")
+            if not crashed:
+                crashed.extend(d.message.id for d in batch)
+                raise RuntimeError("store hiccup")
+            rec(batch)
+            return [Ack() for _ in batch]
+
+        rec = BatchRecorder()
+        bus.publish("dispatch", [Message("poison", "alpha", b"{")])
+        with consuming_batches(bus, bus_env.queue("alpha"), handler):
+            dead = eventually(bus.dead_letters, what="poison parked")
+            bus.publish("dispatch", msgs(5))
+            eventually(lambda: {s[0] for s in rec.seen()} >= {f"m{i}" for i in range(5)},
+                       what="the batch after the crash")
+        # then a permanent error parks the batch, an unexpected one retries it later
+        assert [(d.message.id, d.reason) for d in dead] == [("poison", "malformed")]
+        assert crashed and all((i, 2) in rec.seen() for i in crashed)  # back after the crash
+        assert sorted(s[0] for s in rec.seen()) == [f"m{i}" for i in range(5)]
+
+    def test_batch_comes_back_after_consumer_process_is_killed(self, bus_env: BusEnv) -> None:
+        # given a batch being handled by another process
+        deps = {"alpha": FAST, "beta": FAST}
+        bus = bus_env.make(deps)
+        bus.publish("dispatch", msgs(3, prefix="k"))
+        child = subprocess.Popen(
+            [sys.executable, "-c", _BATCH_CHILD, bus_env.spec(deps), bus_env.queue("alpha")],
+            cwd=REPO, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            line = child.stdout.readline() if child.stdout else ""
+            assert line.startswith("GOT k0"), line
+            # when that process dies without settling them
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            child.kill()
+            child.wait(timeout=10)
+        # then every message is delivered again, in order, as a later attempt
+        rec = BatchRecorder()
+        with consuming_batches(bus, bus_env.queue("alpha"), rec):
+            eventually(lambda: len(rec.seen()) >= 3, timeout=15, what="redelivery")
+        assert [s[0] for s in rec.seen()] == ["k0", "k1", "k2"]
+        assert all(s[1] >= 2 for s in rec.seen() if s[0] in line.split())
 
 
 class SqliteOutbox:
