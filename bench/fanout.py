@@ -37,13 +37,10 @@ from bench.common import (
 )
 from hub import router
 from hub.api.routes_cases import body_hash
-from hub.bus.base import status_queue
 from hub.config import HubConfig
-from hub.instrument import tracker_hook
 from hub.models import LegEvent, LegEventKind
 from hub.runtime import Runtime
 from hub.store.base import ApplyResult
-from hub.tracker import StatusTracker
 from hub.validation import validate_case
 
 
@@ -88,26 +85,10 @@ class Hub:
         self.persisted = Persisted(len(cfg.departments))
         self.stubs = {d: StubAdapter(d) for d in cfg.departments}
         self.rt.start_relay()
-        self._start_tracker()
+        self.rt.start_tracker(self.persisted.hook)
         for name, stub in self.stubs.items():
             self.rt.start_worker(name, stub, poll_interval_s=5.0)
         self.started: dict[str, float] = {}
-
-    def _start_tracker(self) -> None:
-        """As ``Runtime.start_tracker``, with the runtime's hook followed by the bench's own."""
-        metrics_hook = tracker_hook(self.rt.store)
-
-        def hook(event: LegEvent, result: ApplyResult) -> None:
-            metrics_hook(event, result)
-            self.persisted.hook(event, result)
-
-        tracker = StatusTracker(self.rt.store, hook)
-        bus = self.rt.new_bus()
-        thread = threading.Thread(target=bus.consume, name="tracker", daemon=True, args=(
-            status_queue(bus.namespace), tracker.handle), kwargs={
-            "stop": self.rt.stop, "prefetch": 64, "concurrency": 1})
-        thread.start()
-        self.rt.threads.append(thread)  # joined by Runtime.close
 
     def intake(self, raw: dict[str, Any]) -> str:
         t0 = time.perf_counter()
