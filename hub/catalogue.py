@@ -28,6 +28,8 @@ class Material(_Model):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     required: bool = True
+    departments: tuple[str, ...] = Field(
+        default=(), description="departments that receive this material (empty: all of the item's)")
 
 
 class FormField(_Model):
@@ -77,6 +79,16 @@ class Catalogue(_Model):
                 raise ValueError(f"item code {item.code!r} appears twice")
             seen.add(item.code)
         return self
+
+    def material_departments(self, item_code: str, kind: str) -> tuple[str, ...]:
+        """Which of the item's departments receive a material (data minimisation)."""
+        item = self.get(item_code)
+        if item is None:
+            return ()
+        for m in item.materials:
+            if m.code == kind:
+                return m.departments or item.departments
+        return item.departments
 
     def get(self, code: str) -> CatalogueItem | None:
         for item in self.items:

@@ -66,6 +66,14 @@ def load_config(config_dir: Path) -> HubConfig:
                                 "no department configuration found"))
     if isinstance(catalogue, Catalogue):
         for i, item in enumerate(catalogue.items):
+            for j, m in enumerate(item.materials):
+                for k, name in enumerate(m.departments):
+                    if name not in item.departments:
+                        problems.append(Problem(
+                            f"{config_dir / 'catalogue.yaml'}: items.{i}.materials.{j}.departments.{k}",
+                            "config.unknown_department",
+                            f"material {m.code} of {item.code} goes to {name!r}, which the item "
+                            f"does not involve{did_you_mean(name, item.departments)}"))
             for j, name in enumerate(item.departments):
                 if name not in departments:
                     problems.append(Problem(

@@ -40,7 +40,8 @@ def route(case: Case, cfg: HubConfig) -> list[LegMessage]:
             item_code=case.item_code,
             kind="submit",
             payload=_payload(case_json, cfg, dept),
-            attachments=list(case.attachments),
+            attachments=[a for a in case.attachments
+                         if dept in cfg.catalogue.material_departments(case.item_code, a.kind)],
             created_at=now,
         )
         for dept in item.departments
