@@ -71,11 +71,12 @@ class SqlStore(SqlMoreMixin):
                 case_id=cid, tracking_code=code, village=village, item_code=case.item_code,
                 status=status.value, settled=False, body_hash=body_hash,
                 case_json=case.model_dump_json(), created_us=tx.now_us, updated_us=tx.now_us))
-            for leg in legs:
-                tx.conn.execute(insert(t.legs).values(
-                    leg_id=leg.leg_id, case_id=cid, department=leg.department,
-                    state=LegState.PENDING.value, missing_materials="[]", updated_us=tx.now_us))
-                self._outbox_insert(tx, leg)
+            if legs:  # one executemany per table, not one statement per leg
+                tx.conn.execute(_INSERT_LEG, [{
+                    "leg_id": leg.leg_id, "case_id": cid, "department": leg.department,
+                    "state": LegState.PENDING.value, "missing_materials": "[]",
+                    "updated_us": tx.now_us} for leg in legs])
+                tx.conn.execute(_INSERT_OUTBOX, [_outbox_row(tx, leg) for leg in legs])
             self._link_attachments(tx, cid, [a.id for a in case.attachments])
             tx.audit("case_created", cid, {
                 "item_code": case.item_code, "village": village, "tracking_code": code,
@@ -182,11 +183,7 @@ class SqlStore(SqlMoreMixin):
     # ---- outbox ------------------------------------------------------------------------------
     @staticmethod
     def _outbox_insert(tx: WriteTx, leg: LegMessage) -> None:
-        tx.conn.execute(insert(t.outbox).values(
-            exchange="dispatch", routing_key=leg.department, message_id=leg.message_id,
-            body=leg.model_dump_json().encode(), leg_id=leg.leg_id, kind=leg.kind,
-            headers=dumps({"case_id": str(leg.case_id), "leg_id": leg.leg_id, "kind": leg.kind}),
-            created_us=tx.now_us))
+        tx.conn.execute(_INSERT_OUTBOX, [_outbox_row(tx, leg)])
 
     @staticmethod
     def _link_attachments(tx: WriteTx, cid: str, ids: Sequence[str]) -> None:
@@ -238,6 +235,18 @@ class SqlStore(SqlMoreMixin):
         with guard("outbox_pending_count"), self._ro.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.outbox)
                                     .where(t.outbox.c.sent_us.is_(None))).scalar_one())
+
+
+_INSERT_LEG = insert(t.legs)
+_INSERT_OUTBOX = insert(t.outbox)
+
+
+def _outbox_row(tx: WriteTx, leg: LegMessage) -> dict[str, Any]:
+    return {"exchange": "dispatch", "routing_key": leg.department, "message_id": leg.message_id,
+            "body": leg.model_dump_json().encode(), "leg_id": leg.leg_id, "kind": leg.kind,
+            "headers": dumps({"case_id": str(leg.case_id), "leg_id": leg.leg_id,
+                              "kind": leg.kind}),
+            "sent_us": None, "created_us": tx.now_us}
 
 
 def open_sql_store(dsn: str) -> SqlStore:
