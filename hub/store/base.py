@@ -4,7 +4,8 @@ Guarantees every implementation gives:
 
 * ``create_case`` writes the case, its legs, one outbox row per leg, the audit entry and the feed
   entry in ONE transaction; the same case id with the same body hash answers the same result,
-  with a different hash it answers ``conflict``.
+  with a different hash it answers ``conflict``. ``create_cases`` does the same for a batch in
+  one transaction (one commit), in order: group commit for intake (``hub.store.group``).
 * ``apply_leg_event`` deduplicates by ``event_id``, checks the state machine in ``hub.status``,
   and records a refused event in the audit log without touching the leg. ``apply_leg_events``
   does the same for a batch in one transaction (one commit), in order.
@@ -135,6 +136,12 @@ class Store(Protocol):
     # cases and legs
     def create_case(self, case: Case, legs: Sequence[LegMessage], body_hash: str) -> CreateResult:
         ...
+
+    def create_cases(self, items: Sequence[tuple[Case, Sequence[LegMessage], str]]
+                     ) -> list[CreateResult]:
+        """Create ``(case, legs, body_hash)`` items in order in ONE write transaction (one
+        commit), each result exactly what ``create_case`` would answer had they been created
+        one by one (repeats and conflicts within the batch included)."""
 
     def get_case(self, case_id: uuid.UUID) -> CaseRow | None: ...
 

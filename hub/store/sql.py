@@ -27,12 +27,13 @@ from hub.status import (
 from hub.status import refusal_reason as _refusal
 from hub.store import schema as t
 from hub.store.base import ApplyResult, CasePage, CaseRow, CreateResult, SupplementResult
+from hub.store.cases import CaseItem, create_cases, outbox_row
 from hub.store.engine import guard, make_engine, readonly
 from hub.store.legs import LegSet, apply_events
 from hub.store.migrations import migrate
-from hub.store.rows import case_row, decode_cursor, encode_cursor, leg_row, tracking_code
+from hub.store.rows import case_row, decode_cursor, encode_cursor, leg_row
 from hub.store.sql_more import SqlMoreMixin
-from hub.store.tx import WriteTx, dt_to_us, dumps
+from hub.store.tx import WriteTx, dt_to_us
 
 
 class SqlStore(SqlMoreMixin):
@@ -54,39 +55,17 @@ class SqlStore(SqlMoreMixin):
 
     # ---- cases -------------------------------------------------------------------------------
     def create_case(self, case: Case, legs: Sequence[LegMessage], body_hash: str) -> CreateResult:
-        cid = str(case.case_id)
-        with self._write("create_case") as tx:
-            old = tx.conn.execute(select(t.cases.c.body_hash, t.cases.c.tracking_code,
-                                         t.cases.c.status).where(t.cases.c.case_id == cid)
-                                  ).one_or_none()
-            if old is not None:
-                same = old.body_hash == body_hash
-                return CreateResult(created=False, conflict=not same,
-                                    tracking_code=old.tracking_code if same else None,
-                                    status=CaseStatus(old.status) if same else None)
-            code = tracking_code(case.case_id)
-            village = case.origin.village_code
-            status = derive_case_status([LegState.PENDING] * len(legs))
-            tx.conn.execute(insert(t.cases).values(
-                case_id=cid, tracking_code=code, village=village, item_code=case.item_code,
-                status=status.value, settled=False, body_hash=body_hash,
-                case_json=case.model_dump_json(), created_us=tx.now_us, updated_us=tx.now_us))
-            if legs:  # one executemany per table, not one statement per leg
-                tx.conn.execute(_INSERT_LEG, [{
-                    "leg_id": leg.leg_id, "case_id": cid, "department": leg.department,
-                    "state": LegState.PENDING.value, "missing_materials": "[]",
-                    "updated_us": tx.now_us} for leg in legs])
-                tx.conn.execute(_INSERT_OUTBOX, [_outbox_row(tx, leg) for leg in legs])
-            self._link_attachments(tx, cid, [a.id for a in case.attachments])
-            tx.audit("case_created", cid, {
-                "item_code": case.item_code, "village": village, "tracking_code": code,
-                "body_hash": body_hash, "terminal_id": case.origin.terminal_id,
-                "legs": [g.leg_id for g in legs],
-                "attachments": [{"id": a.id, "sha256": a.sha256} for a in case.attachments]})
-            tx.feed(village, cid, {"type": "case_created", "case_id": cid, "tracking_code": code,
-                                   "item_code": case.item_code, "case_status": status.value,
-                                   "case_status_label": status.label, "settled": False})
-            return CreateResult(created=True, conflict=False, tracking_code=code, status=status)
+        return self.create_cases([(case, legs, body_hash)])[0]
+
+    def create_cases(self, items: Sequence[CaseItem]) -> list[CreateResult]:
+        """Create ``(case, legs, body_hash)`` items in order in ONE write transaction (one
+        commit), each result exactly what ``create_case`` would answer one by one (same id
+        and body: the same answer, not created; different body: conflict; duplicates within
+        the batch included). See ``hub.store.cases``."""
+        if not items:
+            return []
+        with self._write("create_cases") as tx:
+            return create_cases(tx, items)
 
     def get_case(self, case_id: uuid.UUID) -> CaseRow | None:
         with guard("get_case"), self._ro.connect() as conn:
@@ -183,7 +162,7 @@ class SqlStore(SqlMoreMixin):
     # ---- outbox ------------------------------------------------------------------------------
     @staticmethod
     def _outbox_insert(tx: WriteTx, leg: LegMessage) -> None:
-        tx.conn.execute(_INSERT_OUTBOX, [_outbox_row(tx, leg)])
+        tx.conn.execute(_INSERT_OUTBOX, [outbox_row(tx, leg)])
 
     @staticmethod
     def _link_attachments(tx: WriteTx, cid: str, ids: Sequence[str]) -> None:
@@ -237,16 +216,7 @@ class SqlStore(SqlMoreMixin):
                                     .where(t.outbox.c.sent_us.is_(None))).scalar_one())
 
 
-_INSERT_LEG = insert(t.legs)
 _INSERT_OUTBOX = insert(t.outbox)
-
-
-def _outbox_row(tx: WriteTx, leg: LegMessage) -> dict[str, Any]:
-    return {"exchange": "dispatch", "routing_key": leg.department, "message_id": leg.message_id,
-            "body": leg.model_dump_json().encode(), "leg_id": leg.leg_id, "kind": leg.kind,
-            "headers": dumps({"case_id": str(leg.case_id), "leg_id": leg.leg_id,
-                              "kind": leg.kind}),
-            "sent_us": None, "created_us": tx.now_us}
 
 
 def open_sql_store(dsn: str) -> SqlStore:

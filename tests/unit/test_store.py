@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -350,3 +351,77 @@ def test_relay_mark_of_many_cases_keeps_one_entry_per_leg(store: Store) -> None:
     kinds = [h.kind for c in cases for h in store.case_history(c.case_id)]
     assert kinds.count("leg_dispatched") == 5
     assert auditchain.verify(store.audit_entries()) == []
+
+
+def _intake_story(store: Store, att: str, *, batch: bool) -> list[Any]:
+    """One intake script, in one batch or one case at a time; what a user sees of it."""
+    from hub.models import utcnow
+    from hub.store.base import AttachmentRow
+    from hub.store.rows import tracking_code
+
+    store.record_attachment(AttachmentRow(id=att, village=VILLAGE_A, terminal_id="t1",
+                                          kind="birth_certificate", media_type="image/jpeg",
+                                          size=3, sha256="a" * 64, key_id="k1",
+                                          created_at=utcnow()))
+    a, b, p, q = (Case.model_validate(raw_case()) for _ in range(4))
+    c, d = (Case.model_validate(raw_case(attachment_ids=[att] * 3)) for _ in range(2))
+    for stored_before in (p, q):
+        store.create_case(stored_before, route(stored_before, config()), body_hash(stored_before))
+    script = [(a, body_hash(a)), (b, body_hash(b)), (a, body_hash(a)), (b, "f" * 64),
+              (p, body_hash(p)), (q, "e" * 64), (c, body_hash(c)), (d, body_hash(d)),
+              (a, "0" * 64)]
+    items = [(case, route(case, config()), h) for case, h in script]
+    results = store.create_cases(items) if batch else [store.create_case(*i) for i in items]
+    answers = [(r.created, r.conflict, r.status,
+                r.tracking_code == tracking_code(case.case_id) if r.tracking_code else None)
+               for (case, _h), r in zip(script, results, strict=True)]
+    names = {str(x.case_id): n for n, x in zip("abpqcd", (a, b, p, q, c, d), strict=True)}
+    outbox = [r.headers["case_id"] for r in store.pending_outbox(100)
+              if r.headers["case_id"] in names]
+    feed = [(names[str(f.case_id)], f.event["type"]) for f in store.feed_since(VILLAGE_A, 0)
+            if str(f.case_id) in names]
+    history = {n: [h.kind for h in store.case_history(x.case_id)]
+               for n, x in zip("abcd", (a, b, c, d), strict=True)}
+    owner = store.get_attachments([att])[att].case_id
+    return [answers, [names[i] for i in outbox], feed, history,
+            names[str(owner)] if owner else None]
+
+
+def test_a_batch_of_cases_ends_exactly_as_the_same_cases_one_by_one(store: Store) -> None:
+    # Given one intake script with repeats, conflicts (in the batch and against stored cases)
+    # and two cases naming the same attachment
+    # When it runs once case by case and once as ONE create_cases batch
+    one_by_one = _intake_story(store, "att-one", batch=False)
+    batched = _intake_story(store, "att-batch", batch=True)
+    # Then the clerk-visible outcome is the same, and it is the one-by-one semantics
+    assert batched == one_by_one
+    answers, outbox, feed, history, owner = batched
+    received = CaseStatus.RECEIVED
+    assert answers == [(True, False, received, True), (True, False, received, True),
+                       (False, False, received, True), (False, True, None, None),
+                       (False, False, received, True), (False, True, None, None),
+                       (True, False, received, True), (True, False, received, True),
+                       (False, True, None, None)]
+    assert outbox == ["p", "p", "q", "q", "a", "a", "b", "b", "c", "c", "d", "d"]
+    assert [t for _n, t in feed] == ["case_created"] * 6
+    assert history == {n: ["case_created"] for n in "abcd"}
+    assert owner == "d"  # the last case to name an attachment owns it, as one by one
+    assert auditchain.verify(list(store.audit_entries())) == []
+
+
+def test_a_failing_batch_of_cases_stores_none_of_them(store: Store) -> None:
+    from hub.errors import PermanentError
+
+    # Given a batch whose second case carries the same leg twice (the store refuses it)
+    good, bad = (Case.model_validate(raw_case()) for _ in range(2))
+    legs = route(bad, config())
+    items = [(good, route(good, config()), body_hash(good)),
+             (bad, [*legs, legs[0]], body_hash(bad))]
+    # When the batch is created, Then it fails and nothing of it is stored
+    with pytest.raises(PermanentError):
+        store.create_cases(items)
+    assert store.get_case(good.case_id) is None and store.outbox_pending_count() == 0
+    assert list(store.audit_entries()) == [] and store.feed_since(VILLAGE_A, 0) == []
+    # And the good case is accepted afterwards, alone
+    assert store.create_cases(items[:1])[0].created
+    assert store.create_cases([]) == []
