@@ -149,9 +149,13 @@ class Runtime:
         from hub.api.app import create_app
         from hub.api.context import ApiContext
         from hub.metrics_server import HttpMetricsMiddleware, metrics_route
+        from hub.store.group import GroupCommitter
 
+        # Intake group commit; closed (drained) only after the server answered its last
+        # request, so no request in flight is refused on shutdown.
+        committer = GroupCommitter(self.store)
         ctx = ApiContext(settings=self.settings, config=self.cfg, store=self.store,
-                         blobs=self.blobs, readiness=self.bus_ready)
+                         blobs=self.blobs, readiness=self.bus_ready, committer=committer)
         app = create_app(ctx)
         app.router.routes.append(metrics_route())
         app.add_middleware(HttpMetricsMiddleware)
@@ -159,7 +163,14 @@ class Runtime:
                                                access_log=False, lifespan="off",
                                                log_config=None))
         self.servers.append(server)
-        self._thread("api", server.run)
+
+        def serve() -> None:
+            try:
+                server.run()
+            finally:
+                committer.close()
+
+        self._thread("api", serve)
         return server
 
     def bus_ready(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ from hub.blobs import BlobStore
 from hub.config import HubConfig
 from hub.settings import Settings
 from hub.store.base import Store
+from hub.store.group import GroupCommitter
 
 
 def _always_ready() -> bool:
@@ -26,3 +28,17 @@ class ApiContext:
     # Seconds between feed polls for ``/v1/events`` and between keep-alive comments.
     sse_poll_s: float = 0.5
     sse_heartbeat_s: float = 15.0
+    # Intake group commit: ``POST /v1/cases`` requests share store transactions (one commit
+    # per batch, not per case). Created on first use when not given; whoever passes one in
+    # closes it (``hub serve`` does, after the HTTP server stopped).
+    committer: GroupCommitter | None = None
+    _committer_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                            repr=False, compare=False)
+
+    def intake(self) -> GroupCommitter:
+        """The group committer new cases go through (created on first use)."""
+        if self.committer is None:
+            with self._committer_lock:
+                if self.committer is None:
+                    self.committer = GroupCommitter(self.store)
+        return self.committer

@@ -2,7 +2,9 @@
 
 ``POST /v1/cases`` is idempotent on the terminal-chosen case id: the same body answers the same
 result again (202), a different body 409. Nothing is stored unless every check passed; case,
-legs and outbox rows are then written in one store transaction.
+legs and outbox rows are then written in one store transaction, shared with the other cases
+arriving at the same moment (group commit, ``hub.store.group``): the answer is sent only once
+that transaction committed.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def _accept(ctx: ApiContext, terminal: Terminal, raw: object) -> JSONResponse:
     if problems:
         raise ApiError(422, problems)
     legs = case_router.route(case, ctx.config)
-    result = ctx.store.create_case(case, legs, body_hash(case))
+    # Group commit: blocks this request thread until the batch holding the case committed.
+    result = ctx.intake().submit(case, legs, body_hash(case))
     metrics.case_received(case.item_code, "rejected" if result.conflict else
                           "accepted" if result.created else "duplicate")
     if result.conflict:

@@ -35,11 +35,14 @@ def normalise_dsn(dsn: str) -> str:
 def make_engine(dsn: str) -> Engine:
     url = normalise_dsn(dsn)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # A pool as wide as the API's request threads (anyio: 40): connections past pool_size
+        # are closed on return, and reopening one costs its PRAGMAs (profiled under HTTP load).
+        engine = create_engine(url, pool_size=16, max_overflow=32,
+                               connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_hooks(engine)
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30,
                              connect_args={"connect_timeout": 10})
     raise PermanentError(f"unsupported store DSN scheme: {dsn.split(':', 1)[0]}",
                          reason="config")
