@@ -32,14 +32,26 @@ def amqp_vhost() -> Iterator[str]:
 
 
 @pytest.fixture
-def amqp_url(amqp_vhost: str) -> str:
-    return amqp_vhost
-
-
-@pytest.fixture
 def namespace() -> str:
     """A fresh bus namespace (exchange and queue prefix) per test."""
     return services.unique_name().replace("hubtest_", "t")
+
+
+@pytest.fixture
+def amqp_url(amqp_vhost: str, namespace: str) -> Iterator[str]:
+    """The run's vhost; the test's namespace (queues, exchanges) is deleted afterwards, so the
+    shared broker never accumulates quorum queues across a run."""
+    yield amqp_vhost
+    from hub.bus.admin import delete_namespace
+
+    delete_namespace(amqp_vhost, namespace)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the scenario that stops the whole broker (``rabbitmqctl stop_app``) last, so a slow
+    broker recovery cannot disturb any other test of the run."""
+    last = [i for i in items if "stop_app" in i.nodeid]
+    items[:] = [i for i in items if "stop_app" not in i.nodeid] + last
 
 
 @pytest.fixture
