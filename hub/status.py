@@ -2,8 +2,8 @@
 
 Leg transitions (``TRANSITIONS``; anything else is refused and recorded, never applied):
 
-    pending        -> dispatched | submitted | failed
-    dispatched     -> dispatched | submitted | failed
+    pending        -> dispatched | submitted | accepted | needs_materials | approved | rejected | failed
+    dispatched     -> dispatched | submitted | accepted | needs_materials | approved | rejected | failed
     submitted      -> accepted | needs_materials | approved | rejected | failed
     accepted       -> needs_materials | approved | rejected | failed
     needs_materials-> resubmitted | rejected | failed
@@ -14,6 +14,11 @@ Leg transitions (``TRANSITIONS``; anything else is refused and recorded, never a
     ``hub trace``, recorded in the audit log, not a transition.
 
 Why these choices:
+
+* ``pending``/``dispatched`` -> a department answer: the answer proves the department has the leg
+  even when the receipt event is late (it may sit in a killed process's lease for its whole
+  term). Found by the fault suite: deferring such an answer a bounded number of times could
+  outlast the budget and lose it. The late receipt is then refused as stale, and recorded.
 
 * ``pending -> submitted``: the relay marks a dispatch row sent only after the broker confirmed
   it; a fast worker may submit and report before that mark commits. Refusing would lose a receipt.
@@ -44,8 +49,14 @@ S = LegState
 K = LegEventKind
 
 TRANSITIONS: dict[LegState, dict[LegEventKind, LegState]] = {
-    S.PENDING: {K.DISPATCHED: S.DISPATCHED, K.SUBMITTED: S.SUBMITTED, K.FAILED: S.FAILED},
-    S.DISPATCHED: {K.DISPATCHED: S.DISPATCHED, K.SUBMITTED: S.SUBMITTED, K.FAILED: S.FAILED},
+    # A department's answer proves it received the leg, even when the receipt event is still in
+    # flight (held by a crashed process's lease, say): apply it rather than risk losing it.
+    S.PENDING: {K.DISPATCHED: S.DISPATCHED, K.SUBMITTED: S.SUBMITTED, K.FAILED: S.FAILED,
+                K.ACCEPTED: S.ACCEPTED, K.NEEDS_MATERIALS: S.NEEDS_MATERIALS,
+                K.APPROVED: S.APPROVED, K.REJECTED: S.REJECTED},
+    S.DISPATCHED: {K.DISPATCHED: S.DISPATCHED, K.SUBMITTED: S.SUBMITTED, K.FAILED: S.FAILED,
+                   K.ACCEPTED: S.ACCEPTED, K.NEEDS_MATERIALS: S.NEEDS_MATERIALS,
+                   K.APPROVED: S.APPROVED, K.REJECTED: S.REJECTED},
     S.SUBMITTED: {K.ACCEPTED: S.ACCEPTED, K.NEEDS_MATERIALS: S.NEEDS_MATERIALS,
                   K.APPROVED: S.APPROVED, K.REJECTED: S.REJECTED, K.FAILED: S.FAILED},
     S.ACCEPTED: {K.NEEDS_MATERIALS: S.NEEDS_MATERIALS, K.APPROVED: S.APPROVED,

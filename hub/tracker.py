@@ -28,7 +28,12 @@ log = logging.getLogger("hub.tracker")
 TrackerHook = Callable[[LegEvent, ApplyResult], None]
 
 # An early event (see hub.status.is_early) is deferred this many times, then refused and recorded.
-EARLY_RETRIES = 8
+EARLY_RETRIES = 12
+
+
+def early_delay_s(attempt: int) -> float:
+    """1, 2, 4 … 60 s: together well over the longest lease a crashed consumer can hold."""
+    return float(min(2 ** max(attempt - 1, 0), 60))
 
 
 class StatusTracker:
@@ -50,7 +55,7 @@ class StatusTracker:
             raise TransientError(f"store unavailable: {type(exc).__name__}") from exc
         if result.deferred:
             raise TransientError(f"{event.kind.value} arrived before the leg reached it",
-                                 retry_after_s=1.0)
+                                 retry_after_s=early_delay_s(delivery.attempt))
         self._after(event, result)
         return Ack()
 
@@ -77,7 +82,7 @@ class StatusTracker:
             for i, event, result in zip(where, events, results, strict=True):
                 if result.deferred:
                     outcomes[i] = Retry(f"{event.kind.value} arrived before the leg reached it",
-                                        1.0)
+                                        early_delay_s(deliveries[i].attempt))
                     continue
                 self._after(event, result)
                 outcomes[i] = Ack()

@@ -34,7 +34,7 @@ def test_the_documented_paths_are_walkable(path: list[LegEventKind], final: LegS
 
 
 @pytest.mark.parametrize(("state", "kind"), [
-    (S.PENDING, K.APPROVED), (S.DISPATCHED, K.NEEDS_MATERIALS), (S.APPROVED, K.REJECTED),
+    (S.PENDING, K.RESUBMITTED), (S.DISPATCHED, K.RESUBMITTED), (S.APPROVED, K.REJECTED),
     (S.REJECTED, K.SUBMITTED), (S.APPROVED, K.FAILED), (S.SUBMITTED, K.RESUBMITTED),
     (S.NEEDS_MATERIALS, K.APPROVED),
 ])

@@ -44,7 +44,7 @@ def test_a_batch_settles_each_message_by_its_own_fate(store: Store) -> None:
     seen: list[tuple[str, ApplyResult]] = []
     tracker = StatusTracker(store, lambda ev, res: seen.append((ev.event_id, res)))
     sub = event(case, CA, K.SUBMITTED, receipt="R1")
-    early = event(case, MI, K.APPROVED)
+    early = event(case, MI, K.RESUBMITTED)
     other = event(case, MI, K.SUBMITTED, receipt="R2")
     batch = [delivery(sub), delivery(b'{"not": "an event"}'), delivery(early),
              delivery(other), delivery(sub)]
@@ -64,16 +64,17 @@ def test_a_batch_settles_each_message_by_its_own_fate(store: Store) -> None:
     assert [(i, r.applied, r.duplicate) for i, r in seen] == [
         (sub.event_id, True, False), (other.event_id, True, False), (sub.event_id, False, True)]
 
-    # when the early approval comes back later, its leg has caught up: it applies
-    assert tracker.handle_batch([delivery(early, attempt=2)]) == [Ack()]
+    # when the early event comes back later, its leg has caught up: it applies
+    needs = event(case, MI, K.NEEDS_MATERIALS, missing=["id_card"])
+    assert tracker.handle_batch([delivery(needs), delivery(early, attempt=2)]) == [Ack(), Ack()]
     row = store.get_case(case.case_id)
-    assert row is not None and {g.department: g.state for g in row.legs}[MI] is LegState.APPROVED
+    assert row is not None and {g.department: g.state for g in row.legs}[MI] is LegState.RESUBMITTED
 
 
 def test_an_event_early_for_too_long_is_refused_and_recorded(store: Store) -> None:
     case, _ = submit(store)
     tracker = StatusTracker(store)
-    late = event(case, CA, K.APPROVED)
+    late = event(case, CA, K.RESUBMITTED)
     assert tracker.handle_batch([delivery(late, attempt=EARLY_RETRIES + 1)]) == [Ack()]
     kinds = [h.kind for h in store.case_history(case.case_id)]
     assert kinds.count("leg_event_refused") == 1
