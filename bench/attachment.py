@@ -40,6 +40,7 @@ from bench.common import (
     bench_config,
     emit,
     env_int,
+    free_port,
     hub_env,
     proc_kib,
     reset_peak,
@@ -47,7 +48,6 @@ from bench.common import (
     spawn,
 )
 from bench.http_intake import wait_ready
-from hub.demo import free_port
 from hub.store import open_store
 
 MIB = 1024 * 1024

@@ -179,6 +179,22 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def free_port() -> int:
+    """A loopback port for a child API, below the ephemeral range (see tests/support/services)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
+
+
 def spawn(args: list[str], settings: Settings, **kw: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, *args], env=settings_env(settings), text=True,
                             **kw)

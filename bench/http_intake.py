@@ -28,12 +28,12 @@ from bench.common import (
     emit,
     env_int,
     env_list,
+    free_port,
     hub_env,
     percentile,
     sample_cases,
     spawn,
 )
-from hub.demo import free_port
 from hub.models import utcnow
 from hub.store import open_store
 from hub.store.base import AttachmentRow

@@ -159,14 +159,6 @@ def drive(rt: Runtime, base_url: str, *, cases: int, seed: int = 2024,
                       supplements=supplements, cases=list(views.values()))
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_hub(settings: Settings, sims: DepartmentSims, cfg: HubConfig | None = None,
               ) -> tuple[Runtime, str]:
     """Start API, relay, tracker and one worker per department wired to ``sims``."""
@@ -174,12 +166,11 @@ def start_hub(settings: Settings, sims: DepartmentSims, cfg: HubConfig | None = 
     rt.start_core()
     for name in rt.cfg.departments:
         rt.start_worker(name, rt.build_adapter(name, sims.secrets, **sims.overrides[name]))
-    port = free_port()
-    server = rt.start_api("127.0.0.1", port)
+    server = rt.start_api("127.0.0.1", 0)  # the kernel picks the port; bound before returning
     deadline = time.monotonic() + 15
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    return rt, f"http://127.0.0.1:{port}"
+    return rt, f"http://127.0.0.1:{rt.api_port}"
 
 
 def demo(*, bus_url: str | None, store_dsn: str | None, cases: int,

@@ -10,6 +10,7 @@ the HTTP API, each on its own thread with its own bus connection. ``hub serve``,
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from hub.blobs import BlobStore, open_blob_store
 from hub.bus.base import Bus, status_queue
 from hub.bus.factory import open_bus
 from hub.config import HubConfig, load_config
+from hub.errors import HubError
 from hub.instrument import (
     CountingBus,
     InstrumentedAdapter,
@@ -53,6 +55,7 @@ class Runtime:
     workers: dict[str, DepartmentWorker] = field(default_factory=dict)
     buses: list[Bus] = field(default_factory=list)
     servers: list[Any] = field(default_factory=list)
+    api_port: int | None = None  # the port the API listens on (also when asked for port 0)
     unregister: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
@@ -162,13 +165,23 @@ class Runtime:
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                                access_log=False, lifespan="off",
                                                log_config=None))
+        # Bind here, on the caller's thread: an address in use is an error the operator sees
+        # at once (uvicorn would only log it on the server thread and the process would go on
+        # without an API).
+        try:
+            sock = bind_listener(host, port)
+        except OSError as exc:
+            committer.close()
+            raise HubError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        self.api_port = int(sock.getsockname()[1])
         self.servers.append(server)
 
         def serve() -> None:
             try:
-                server.run()
+                server.run(sockets=[sock])
             finally:
                 committer.close()
+                sock.close()
 
         self._thread("api", serve)
         return server
@@ -202,3 +215,18 @@ class Runtime:
 
 def data_path(settings: Settings, name: str) -> Path:
     return settings.data_dir / name
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv6 when ``host`` is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock

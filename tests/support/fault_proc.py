@@ -78,6 +78,8 @@ def run_core(args: argparse.Namespace) -> None:
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
+        if not server.started:
+            raise SystemExit(f"the API did not start on 127.0.0.1:{args.port}")
         print("READY", flush=True)
         wait_for_signal(rt.stop)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import secrets
 import shutil
@@ -147,7 +148,25 @@ def require_promtool() -> str:
     return path
 
 
+# Listening ports for simulators and hub processes come from below the kernel's ephemeral range
+# (32768-60999 on Linux): a port the kernel handed out with bind(0) and which the test then
+# closed can be taken as the local port of any outgoing connection (the broker clients, httpx)
+# before the server binds it again -- CI once lost a whole scenario to that race.
+_PORT_LOW, _PORT_HIGH = 20000, 32000
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback TCP port nobody listens on, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.randint(_PORT_LOW, _PORT_HIGH)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port between {_PORT_LOW} and {_PORT_HIGH}")
