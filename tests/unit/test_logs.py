@@ -28,7 +28,9 @@ def log_stream() -> Iterator[io.StringIO]:
     yield stream
     root.removeHandler(handler)
     root.setLevel(before_level)
-    assert root.handlers == before_handlers
+    # configure_logging replaced any handler an earlier in-process ``hub`` command installed
+    # (``hub demo`` in tests/e2e): put the logging set-up back as this test found it.
+    root.handlers[:] = before_handlers
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -131,6 +133,7 @@ def test_configure_logging_twice_keeps_one_handler() -> None:
     second = configure_logging("INFO", io.StringIO())
     try:
         assert first not in root.handlers and second in root.handlers
+        assert [h for h in root.handlers if h not in before] == [second]
     finally:
         root.removeHandler(second)
-    assert root.handlers == before
+        root.handlers[:] = before  # also any handler of an earlier in-process command
