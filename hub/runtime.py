@@ -32,13 +32,14 @@ from hub.instrument import (
     tracker_hook,
     worker_hook,
 )
+from hub.ledger import Ledger
 from hub.models import AttachmentRef, LegEvent
 from hub.outbox import Relay
 from hub.settings import Settings
 from hub.store import open_store
 from hub.store.base import ApplyResult, Store
 from hub.tracker import StatusTracker, TrackerHook
-from hub.worker import DepartmentWorker, Ledger, WorkerHook
+from hub.worker import DepartmentWorker, WorkerHook
 
 log = logging.getLogger("hub.runtime")
 

@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from hub.blobs import open_blob_store
     from hub.bus.factory import open_bus
     from hub.instrument import InstrumentedAdapter, prime_metrics, register_gauges, worker_hook
+    from hub.ledger import Ledger
     from hub.logs import configure_logging
-    from hub.worker import DepartmentWorker, Ledger
+    from hub.worker import DepartmentWorker
 
     configure_logging("INFO")
     settings = get_settings()

@@ -91,8 +91,9 @@ def run_worker(args: argparse.Namespace) -> None:
     from hub.blobs import open_blob_store
     from hub.config import load_config
     from hub.instrument import register_gauges
+    from hub.ledger import Ledger
     from hub.metrics_server import start_metrics_server
-    from hub.worker import DepartmentWorker, Ledger
+    from hub.worker import DepartmentWorker
 
     settings = get_settings(fresh=True)
     cfg = load_config(settings.config_dir)
