@@ -19,6 +19,7 @@ Figures:
 from __future__ import annotations
 
 import argparse
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from bench.common import (
     hub_env,
     percentile,
     sample_cases,
+    spawn,
 )
 from hub import router
 from hub.api.routes_cases import body_hash
@@ -79,35 +81,66 @@ class Persisted:
 
 
 class Hub:
-    """The hub's core started for a benchmark: relay, tracker, three workers with stubs."""
+    """The hub's core started for a benchmark: relay, tracker, three workers with stubs.
 
-    def __init__(self, env: Env, cfg: HubConfig) -> None:
+    ``workers="threads"`` runs the workers in this process (as ``hub run`` does);
+    ``workers="processes"`` runs each in a process of its own (``bench.stub_worker``, as a
+    deployment runs ``hub serve`` and one ``hub worker`` per department)."""
+
+    def __init__(self, env: Env, cfg: HubConfig, workers: str = "threads") -> None:
         self.cfg = cfg
+        self.workers = workers
         self.rt = Runtime.open(env.settings, cfg)
-        self.committer = GroupCommitter(self.rt.store)  # as POST /v1/cases does
+        self.committer = GroupCommitter(self.rt.store,  # as POST /v1/cases does
+                                        on_commit=self.rt.outbox_bell.ring)
         self.persisted = Persisted(len(cfg.departments))
         self.stubs = {d: StubAdapter(d) for d in cfg.departments}
+        self.children: list[subprocess.Popen[str]] = []
+        self.arrival_files = [env.tmp / f"arrivals-{d}.tsv" for d in cfg.departments]
         self.rt.start_relay()
         self.rt.start_tracker(self.persisted.hook)
-        for name, stub in self.stubs.items():
-            self.rt.start_worker(name, stub, poll_interval_s=5.0)
+        if workers == "processes":
+            for name, path in zip(cfg.departments, self.arrival_files, strict=True):
+                child = spawn(["-m", "bench.stub_worker", "--department", name,
+                               "--arrivals", str(path)], env.settings, stdout=subprocess.PIPE)
+                self.children.append(child)
+                assert child.stdout is not None and child.stdout.readline().strip() == "READY"
+        else:
+            for name, stub in self.stubs.items():
+                self.rt.start_worker(name, stub, poll_interval_s=5.0)
         self.started: dict[str, float] = {}
+        self.started_wall: dict[str, float] = {}
 
     def intake(self, raw: dict[str, Any]) -> str:
-        t0 = time.perf_counter()
+        t0, wall = time.perf_counter(), time.time()
         case = validate_case(raw, self.cfg)
         legs = router.route(case, self.cfg)
         result = self.committer.submit(case, legs, body_hash(case))
         assert result.created, "bench case ids are unique"
         cid = str(case.case_id)
         self.started[cid] = t0
+        self.started_wall[cid] = wall
         return cid
 
-    def delivered_at(self, cid: str) -> float:
-        return max(s.arrived[f"{cid}:{d}"] for d, s in self.stubs.items())
+    def delivery_ms(self, ids: list[str]) -> list[float]:
+        """Intake start to the case's last leg arriving at its stub department."""
+        if self.workers != "processes":
+            return [(max(s.arrived[f"{cid}:{d}"] for d, s in self.stubs.items())
+                     - self.started[cid]) * 1000 for cid in ids]
+        arrived: dict[str, float] = {}
+        for path in self.arrival_files:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                leg, _, at = line.partition("\t")
+                arrived[leg] = float(at)
+        return [(max(arrived[f"{cid}:{d}"] for d in self.cfg.departments)
+                 - self.started_wall[cid]) * 1000 for cid in ids]
 
     def close(self) -> None:
         self.committer.close()
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            child.wait(timeout=60)
         self.rt.close()
 
 
@@ -131,22 +164,27 @@ def saturation(hub: Hub, cases: list[dict[str, Any]], timeout_s: float) -> dict[
 def fixed_rate(hub: Hub, cases: list[dict[str, Any]], rate: float,
                timeout_s: float) -> dict[str, Any]:
     ids: list[str] = []
+    accepted_ms: list[float] = []
     start = time.perf_counter()
     for n, raw in enumerate(cases):
         due = start + n / rate
         pause = due - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
+        t0 = time.perf_counter()
         ids.append(hub.intake(raw))
+        accepted_ms.append((time.perf_counter() - t0) * 1000)
     achieved = len(ids) / (time.perf_counter() - start)
     ok = hub.persisted.wait(ids, timeout_s)
     ids = [i for i in ids if i in hub.persisted.done_at]
-    delivered = [(hub.delivered_at(i) - hub.started[i]) * 1000 for i in ids]
+    delivered = hub.delivery_ms(ids)
     stored = [(hub.persisted.done_at[i] - hub.started[i]) * 1000 for i in ids]
     if not delivered:
         return {"offered_rate": rate, "complete": False}
     return {"offered_rate": rate, "achieved_rate": round(achieved, 1),
             "rate_cases": len(cases), "complete": ok,
+            "intake_p50_ms": round(percentile(accepted_ms, 50), 2),
+            "intake_p99_ms": round(percentile(accepted_ms, 99), 2),
             "p50_ms": round(percentile(delivered, 50), 2),
             "p99_ms": round(percentile(delivered, 99), 2),
             "max_ms": round(max(delivered), 2),
@@ -154,14 +192,15 @@ def fixed_rate(hub: Hub, cases: list[dict[str, Any]], rate: float,
             "persisted_p99_ms": round(percentile(stored, 99), 2)}
 
 
-def run(bus: str, n: int, rate: float, rate_cases: int) -> dict[str, Any]:
+def run(bus: str, n: int, rate: float, rate_cases: int,
+        workers: str = "threads") -> dict[str, Any]:
     cfg = bench_config()
     warm = sample_cases(cfg, 20, seed=1)
     sat = sample_cases(cfg, n, seed=2)
     paced = sample_cases(cfg, rate_cases, seed=3)
     timeout = 60.0 + n / 20.0
     with hub_env(bus) as env:
-        hub = Hub(env, cfg)
+        hub = Hub(env, cfg, workers)
         try:
             hub.persisted.wait([hub.intake(c) for c in warm], 60)  # connections, caches, JIT-free
             s = saturation(hub, sat, timeout)
@@ -169,7 +208,8 @@ def run(bus: str, n: int, rate: float, rate_cases: int) -> dict[str, Any]:
         finally:
             hub.close()
     store = "postgresql" if env.settings.store_dsn else "sqlite"
-    return {"bench": "fan-out", "bus": bus, "store": store, "departments": len(cfg.departments),
+    return {"bench": "fan-out", "bus": bus, "store": store, "workers": workers,
+            "departments": len(cfg.departments),
             "case_bytes": case_bytes(sat[0]) if sat else 0, **s, **p}
 
 
@@ -179,12 +219,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--cases", type=int, default=env_int("BENCH_CASES", 2000))
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--rate-cases", type=int, default=env_int("BENCH_RATE_CASES", 1000))
+    ap.add_argument("--workers", default=",".join(env_list("BENCH_WORKERS",
+                                                           "threads,processes")),
+                    help="threads (one process, as hub run), processes (as hub serve + "
+                         "hub worker per department), or both")
     args = ap.parse_args(argv)
     out = []
     for bus in args.bus.split(","):
-        rec = run(bus, args.cases, args.rate, args.rate_cases)
-        emit(rec)
-        out.append(rec)
+        for workers in args.workers.split(","):
+            rec = run(bus, args.cases, args.rate, args.rate_cases, workers)
+            emit(rec)
+            out.append(rec)
     return out
 
 

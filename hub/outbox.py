@@ -39,6 +39,7 @@ import logging  # noqa: E402 - the relay section is appended to the row contract
 import threading  # noqa: E402
 
 from hub.bus.base import Bus, Message  # noqa: E402
+from hub.doorbell import Doorbell, backoff  # noqa: E402
 from hub.errors import PermanentError, TransientError  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,13 @@ class Relay:
     exchange, oldest first.
     """
 
-    def __init__(self, source: OutboxSource, bus: Bus, batch: int = 500) -> None:
+    def __init__(self, source: OutboxSource, bus: Bus, batch: int = 500,
+                 bell: Doorbell | None = None) -> None:
         self.source = source
         self.bus = bus
         self.batch = batch
+        # Rung by intake in this process after each commit; other writers are found by polling.
+        self.bell = bell or Doorbell()
 
     def run_once(self) -> int:
         rows = self.source.pending_outbox(self.batch)
@@ -72,7 +76,9 @@ class Relay:
 
     def run(self, stop: threading.Event, idle_sleep_s: float = 0.05) -> None:
         """Relay until ``stop``; a failed publish waits and tries the same rows again."""
+        idle = 0.0
         while not stop.is_set():
+            rung = self.bell.rung
             try:
                 sent = self.run_once()
             except TransientError as exc:
@@ -85,4 +91,8 @@ class Relay:
                 stop.wait(5.0)
                 continue
             if sent == 0:
-                stop.wait(idle_sleep_s)
+                # Backs off from 1 ms to ``idle_sleep_s``; a ring (new intake) ends it at once.
+                idle = backoff(idle, ceiling_s=idle_sleep_s)
+                self.bell.wait(rung, idle)
+            else:
+                idle = 0.0

@@ -23,6 +23,7 @@ from hub.blobs import BlobStore, open_blob_store
 from hub.bus.base import Bus, status_queue
 from hub.bus.factory import open_bus
 from hub.config import HubConfig, load_config
+from hub.doorbell import Doorbell
 from hub.errors import HubError
 from hub.instrument import (
     CountingBus,
@@ -56,6 +57,7 @@ class Runtime:
     workers: dict[str, DepartmentWorker] = field(default_factory=dict)
     buses: list[Bus] = field(default_factory=list)
     servers: list[Any] = field(default_factory=list)
+    outbox_bell: Doorbell = field(default_factory=Doorbell)  # intake -> relay in this process
     api_port: int | None = None  # the port the API listens on (also when asked for port 0)
     unregister: list[Callable[[], None]] = field(default_factory=list)
 
@@ -95,7 +97,7 @@ class Runtime:
 
     # -- core: relay and status tracker ------------------------------------------------------
     def start_relay(self) -> Relay:
-        relay = Relay(self.store, CountingBus(self.new_bus()))
+        relay = Relay(self.store, CountingBus(self.new_bus()), bell=self.outbox_bell)
         self._thread("relay", lambda: relay.run(self.stop))
         return relay
 
@@ -157,7 +159,7 @@ class Runtime:
 
         # Intake group commit; closed (drained) only after the server answered its last
         # request, so no request in flight is refused on shutdown.
-        committer = GroupCommitter(self.store)
+        committer = GroupCommitter(self.store, on_commit=self.outbox_bell.ring)
         ctx = ApiContext(settings=self.settings, config=self.cfg, store=self.store,
                          blobs=self.blobs, readiness=self.bus_ready, committer=committer)
         app = create_app(ctx)

@@ -43,6 +43,7 @@ from hub.bus.base import (
     outcome_for_exception,
 )
 from hub.bus.topology import STATUS_LANE, Lane, lanes
+from hub.doorbell import Doorbell, backoff
 from hub.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,17 @@ CREATE TABLE IF NOT EXISTS dead (
 """
 
 
+# One doorbell per (bus file, queue) in this process: a publish wakes only that queue's
+# consumers here; consumers in other processes find it by polling.
+_BELLS: dict[tuple[str, str], Doorbell] = {}
+_BELLS_LOCK = threading.Lock()
+
+
+def doorbell(path_key: str, queue: str) -> Doorbell:
+    with _BELLS_LOCK:
+        return _BELLS.setdefault((path_key, queue), Doorbell())
+
+
 class EmbeddedBus:
     def __init__(
         self, path: Path, namespace: str = "hub", *, lease_s: float = 30.0, poll_s: float = 0.05
@@ -74,6 +86,7 @@ class EmbeddedBus:
         self.poll_s = poll_s
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._key = str(self.path.resolve())
         self._db().executescript(_SCHEMA)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -86,6 +99,17 @@ class EmbeddedBus:
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
         return db
+
+    def _bell(self, queue: str) -> Doorbell:
+        return doorbell(self._key, queue)
+
+    def _idle_wait(self, bell: Doorbell, rung: int, idle: float) -> float:
+        """Nothing ready: wait for a publish to this queue in this process or the next poll,
+        whichever is first. Polls back off from 1 ms to ``poll_s`` while idle, so a consumer in
+        another process picks a message up within a few ms under load and costs little idle."""
+        idle = backoff(idle, ceiling_s=self.poll_s)
+        bell.wait(rung, idle)
+        return idle
 
     def _tx(self) -> _Tx:
         return _Tx(self._db())
@@ -129,6 +153,7 @@ class EmbeddedBus:
 
     def publish(self, exchange: ExchangeKind, messages: Sequence[Message]) -> None:
         unroutable: list[str] = []
+        queues: set[str] = set()
         now = time.time()
         with self._tx() as db:
             for m in messages:
@@ -136,11 +161,14 @@ class EmbeddedBus:
                 if queue is None:
                     unroutable.append(m.id)
                     continue
+                queues.add(queue)
                 db.execute(
                     "INSERT INTO messages (queue, msg_id, routing_key, body, headers, visible_at,"
                     " enqueued_at) VALUES (?,?,?,?,?,?,?)",
                     (queue, m.id, m.routing_key, m.body, json.dumps(dict(m.headers)), now, now),
                 )
+        for queue in queues:
+            self._bell(queue).ring()
         if unroutable:
             raise UnroutableError(
                 f"{len(unroutable)} message(s) to {self.namespace}.{exchange} matched no queue",
@@ -158,11 +186,14 @@ class EmbeddedBus:
         renewer = threading.Thread(target=self._renew, args=(token, done), daemon=True)
         renewer.start()
         try:
+            idle, bell = 0.0, self._bell(queue)
             while not stop.is_set():
+                rung = bell.rung
                 rows = self._lease(queue, token, prefetch)
                 if not rows:
-                    stop.wait(self.poll_s)
+                    idle = self._idle_wait(bell, rung, idle)
                     continue
+                idle = 0.0
                 acked: list[int] = []
                 try:
                     for i, row in enumerate(rows):
@@ -181,6 +212,11 @@ class EmbeddedBus:
 
     def _lease(self, queue: str, token: str, limit: int) -> list[tuple[Any, ...]]:
         now = time.time()
+        # A read first (WAL readers never block the writer): an idle consumer polling every
+        # few ms must not queue for the write lock that publishers and acks need.
+        if self._db().execute("SELECT 1 FROM messages WHERE queue=? AND visible_at<=? LIMIT 1",
+                              (queue, now)).fetchone() is None:
+            return []
         with self._tx() as db:
             rows = db.execute(
                 "SELECT seq, msg_id, routing_key, body, headers, attempts, tier FROM messages "
@@ -271,11 +307,14 @@ class EmbeddedBus:
         renewer = threading.Thread(target=self._renew, args=(token, done), daemon=True)
         renewer.start()
         try:
+            idle, bell = 0.0, self._bell(queue)
             while not stop.is_set():
+                rung = bell.rung
                 rows = self._lease(queue, token, limit)
                 if not rows:
-                    stop.wait(self.poll_s)
+                    idle = self._idle_wait(bell, rung, idle)
                     continue
+                idle = 0.0
                 acked: list[int] = []
                 try:
                     self._handle_batch(lane, token, rows, handler, acked)
@@ -346,14 +385,18 @@ class EmbeddedBus:
     def replay(self, dead_letter_ids: Sequence[str]) -> int:
         n = 0
         now = time.time()
+        queues: set[str] = set()
         with self._tx() as db:
             for dead_id, _q, msg_id, rk, body, headers, lane in self._own_dead(dead_letter_ids):
+                queues.add(lane.queue)
                 db.execute(
                     "INSERT INTO messages (queue, msg_id, routing_key, body, headers, visible_at,"
                     " enqueued_at) VALUES (?,?,?,?,?,?,?)",
                     (lane.queue, msg_id, rk, body, headers, now, now),
                 )
                 n += db.execute("DELETE FROM dead WHERE id=?", (dead_id,)).rowcount
+        for queue in queues:
+            self._bell(queue).ring()
         return n
 
     def purge_dead(self, dead_letter_ids: Sequence[str]) -> int:

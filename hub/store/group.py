@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hub.errors import TransientError
@@ -55,13 +55,15 @@ class _Pending:
 
 class GroupCommitter:
     def __init__(self, store: Store, max_batch: int = 64, max_wait_s: float = 0.002,
-                 idle_exit_s: float = 5.0) -> None:
+                 idle_exit_s: float = 5.0,
+                 on_commit: Callable[[], None] | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._store = store
         self._max_batch = max_batch
         self._max_wait_s = max(0.0, max_wait_s)
         self._idle_exit_s = idle_exit_s
+        self._on_commit = on_commit  # e.g. ring the outbox relay: new rows are committed
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -161,6 +163,11 @@ class GroupCommitter:
             return
         self.batches += 1
         self.cases += len(batch)
+        if self._on_commit is not None:
+            try:
+                self._on_commit()
+            except Exception:  # a wake-up only; the relay polls anyway
+                log.exception("on_commit callback failed")
         for p, result in zip(batch, results, strict=True):
             p.result = result
             p.done.set()

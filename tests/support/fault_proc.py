@@ -69,7 +69,7 @@ def run_core(args: argparse.Namespace) -> None:
         bus = rt.new_bus()
         if args.relay_delay_s > 0:
             bus = cast(Bus, SlowDispatch(bus, args.relay_delay_s))
-        relay = Relay(rt.store, bus)
+        relay = Relay(rt.store, bus, bell=rt.outbox_bell)
         thread = threading.Thread(target=relay.run, args=(rt.stop,), name="relay", daemon=True)
         thread.start()
         rt.threads.append(thread)
