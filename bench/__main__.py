@@ -1,9 +1,10 @@
 """``python -m bench`` (``make bench``): every benchmark, one JSON object per line.
 
-Order: plain-pika baseline, hub fan-out (AMQP, then embedded; the AMQP line carries
-``ratio_to_baseline``), HTTP intake, backlog drain, large scan. Scale with environment
-variables (bench/README.md): BENCH_CASES, BENCH_RATE_CASES, BENCH_HTTP_CASES, BENCH_BACKLOG,
-BENCH_BACKLOG_SMALL, BENCH_SCAN_MB, BENCH_BUSES, BENCH_BACKLOG_BUSES, BENCH_ONLY.
+Order: plain-pika baseline; hub fan-out (AMQP, then embedded; workers as threads of one process,
+then as processes of their own; the AMQP lines carry ``ratio_to_baseline``); HTTP intake;
+backlog drain; large scan. Scale with environment variables (bench/README.md): BENCH_CASES,
+BENCH_RATE_CASES, BENCH_HTTP_CASES, BENCH_BACKLOG, BENCH_BACKLOG_SMALL, BENCH_SCAN_MB,
+BENCH_BUSES, BENCH_WORKERS, BENCH_BACKLOG_BUSES, BENCH_ONLY.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ def main() -> None:
     if "fan-out" in only:
         base = baseline.main([]) if "amqp" in buses else None
         for bus in buses:
-            rec = fanout.run(bus, env_int("BENCH_CASES", 2000), 100.0,
-                             env_int("BENCH_RATE_CASES", 1000))
-            if bus == "amqp" and base and base["cases_per_s"]:
-                rec["baseline_cases_per_s"] = base["cases_per_s"]
-                rec["ratio_to_baseline"] = round(rec["cases_per_s"] / base["cases_per_s"], 3)
-            emit(rec)
+            for workers in env_list("BENCH_WORKERS", "threads,processes"):
+                rec = fanout.run(bus, env_int("BENCH_CASES", 2000), 100.0,
+                                 env_int("BENCH_RATE_CASES", 1000), workers)
+                if bus == "amqp" and base and base["cases_per_s"]:
+                    rec["baseline_cases_per_s"] = base["cases_per_s"]
+                    rec["ratio_to_baseline"] = round(rec["cases_per_s"] / base["cases_per_s"],
+                                                     3)
+                emit(rec)
     if "http-intake" in only:
         http_intake.main([])
     if "backlog" in only:

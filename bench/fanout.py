@@ -163,17 +163,25 @@ def saturation(hub: Hub, cases: list[dict[str, Any]], timeout_s: float) -> dict[
 
 def fixed_rate(hub: Hub, cases: list[dict[str, Any]], rate: float,
                timeout_s: float) -> dict[str, Any]:
-    ids: list[str] = []
+    """Open loop: case n is submitted at start + n/rate by one of many client threads (as
+    independent terminals would), whether or not earlier cases were answered yet."""
     accepted_ms: list[float] = []
-    start = time.perf_counter()
-    for n, raw in enumerate(cases):
-        due = start + n / rate
-        pause = due - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)
+
+    def submit(raw: dict[str, Any]) -> str:
         t0 = time.perf_counter()
-        ids.append(hub.intake(raw))
+        cid = hub.intake(raw)
         accepted_ms.append((time.perf_counter() - t0) * 1000)
+        return cid
+
+    futures = []
+    start = time.perf_counter()
+    with ThreadPoolExecutor(32) as pool:
+        for n, raw in enumerate(cases):
+            pause = start + n / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            futures.append(pool.submit(submit, raw))
+        ids = [f.result() for f in futures]
     achieved = len(ids) / (time.perf_counter() - start)
     ok = hub.persisted.wait(ids, timeout_s)
     ids = [i for i in ids if i in hub.persisted.done_at]

@@ -22,13 +22,40 @@ class Doorbell:
             self.rung += 1
             self._cond.notify_all()
 
-    def wait(self, rung: int, timeout_s: float) -> None:
-        """Wait until rung again since ``rung`` was read, or ``timeout_s`` passed."""
+    def wait(self, rung: int, timeout_s: float) -> bool:
+        """Wait until rung again since ``rung`` was read (True), or ``timeout_s`` passed."""
         with self._cond:
             if self.rung == rung:
                 self._cond.wait(timeout_s)
+            return self.rung != rung
 
 
-def backoff(idle_s: float, floor_s: float = 0.001, ceiling_s: float = 0.05) -> float:
-    """The next idle wait: doubling from ``floor_s`` up to ``ceiling_s``."""
-    return min(ceiling_s, max(floor_s, idle_s * 2))
+class IdlePoll:
+    """How long a poller waits when it found nothing.
+
+    While its work arrives by doorbell (the producer shares its process), it waits the full
+    ``ceiling_s``: the ring ends the wait at once, and polling faster would only burn the
+    interpreter lock the other threads need. While work arrives without a ring (the producer
+    is another process), it polls fast, backing off from ``floor_s`` to ``ceiling_s``."""
+
+    def __init__(self, bell: Doorbell, floor_s: float = 0.001, ceiling_s: float = 0.05) -> None:
+        self.bell = bell
+        self.floor_s = floor_s
+        self.ceiling_s = ceiling_s
+        self._idle = 0.0
+        self._rung_last = False
+
+    def found(self) -> None:
+        """Work was found: the next idle wait starts over."""
+        self._idle = 0.0
+
+    @property
+    def next_wait_s(self) -> float:
+        if self._rung_last:
+            return self.ceiling_s
+        return min(self.ceiling_s, max(self.floor_s, self._idle * 2))
+
+    def wait(self, rung: int) -> None:
+        """Nothing found since ``rung`` was read: wait for a ring or the next poll."""
+        self._idle = self.next_wait_s
+        self._rung_last = self.bell.wait(rung, self._idle)

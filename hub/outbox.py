@@ -39,7 +39,7 @@ import logging  # noqa: E402 - the relay section is appended to the row contract
 import threading  # noqa: E402
 
 from hub.bus.base import Bus, Message  # noqa: E402
-from hub.doorbell import Doorbell, backoff  # noqa: E402
+from hub.doorbell import Doorbell, IdlePoll  # noqa: E402
 from hub.errors import PermanentError, TransientError  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Relay:
 
     def run(self, stop: threading.Event, idle_sleep_s: float = 0.05) -> None:
         """Relay until ``stop``; a failed publish waits and tries the same rows again."""
-        idle = 0.0
+        idle = IdlePoll(self.bell, ceiling_s=idle_sleep_s)
         while not stop.is_set():
             rung = self.bell.rung
             try:
@@ -91,8 +91,6 @@ class Relay:
                 stop.wait(5.0)
                 continue
             if sent == 0:
-                # Backs off from 1 ms to ``idle_sleep_s``; a ring (new intake) ends it at once.
-                idle = backoff(idle, ceiling_s=idle_sleep_s)
-                self.bell.wait(rung, idle)
+                idle.wait(rung)  # a ring (intake committed in this process) ends it at once
             else:
-                idle = 0.0
+                idle.found()

@@ -43,7 +43,7 @@ from hub.bus.base import (
     outcome_for_exception,
 )
 from hub.bus.topology import STATUS_LANE, Lane, lanes
-from hub.doorbell import Doorbell, backoff
+from hub.doorbell import Doorbell, IdlePoll
 from hub.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -102,14 +102,6 @@ class EmbeddedBus:
 
     def _bell(self, queue: str) -> Doorbell:
         return doorbell(self._key, queue)
-
-    def _idle_wait(self, bell: Doorbell, rung: int, idle: float) -> float:
-        """Nothing ready: wait for a publish to this queue in this process or the next poll,
-        whichever is first. Polls back off from 1 ms to ``poll_s`` while idle, so a consumer in
-        another process picks a message up within a few ms under load and costs little idle."""
-        idle = backoff(idle, ceiling_s=self.poll_s)
-        bell.wait(rung, idle)
-        return idle
 
     def _tx(self) -> _Tx:
         return _Tx(self._db())
@@ -186,14 +178,15 @@ class EmbeddedBus:
         renewer = threading.Thread(target=self._renew, args=(token, done), daemon=True)
         renewer.start()
         try:
-            idle, bell = 0.0, self._bell(queue)
+            bell = self._bell(queue)
+            idle = IdlePoll(bell, ceiling_s=self.poll_s)
             while not stop.is_set():
                 rung = bell.rung
                 rows = self._lease(queue, token, prefetch)
                 if not rows:
-                    idle = self._idle_wait(bell, rung, idle)
+                    idle.wait(rung)
                     continue
-                idle = 0.0
+                idle.found()
                 acked: list[int] = []
                 try:
                     for i, row in enumerate(rows):
@@ -307,14 +300,15 @@ class EmbeddedBus:
         renewer = threading.Thread(target=self._renew, args=(token, done), daemon=True)
         renewer.start()
         try:
-            idle, bell = 0.0, self._bell(queue)
+            bell = self._bell(queue)
+            idle = IdlePoll(bell, ceiling_s=self.poll_s)
             while not stop.is_set():
                 rung = bell.rung
                 rows = self._lease(queue, token, limit)
                 if not rows:
-                    idle = self._idle_wait(bell, rung, idle)
+                    idle.wait(rung)
                     continue
-                idle = 0.0
+                idle.found()
                 acked: list[int] = []
                 try:
                     self._handle_batch(lane, token, rows, handler, acked)

@@ -26,7 +26,7 @@ REQUIRED = {
 }
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_every_benchmark_prints_its_figures_at_tiny_scale() -> None:
     # given RabbitMQ and PostgreSQL for the AMQP runs, and tiny sizes
     services.require_amqp()
@@ -36,7 +36,7 @@ def test_every_benchmark_prints_its_figures_at_tiny_scale() -> None:
            "BENCH_SCAN_MB": "1"}
     # when the whole bench runs
     res = subprocess.run([sys.executable, "-m", "bench"], cwd=ROOT, env=env, text=True,
-                         capture_output=True, timeout=170, check=False)
+                         capture_output=True, timeout=290, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     # then each benchmark printed a JSON line with its figures, and every run completed
     lines = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
@@ -49,5 +49,7 @@ def test_every_benchmark_prints_its_figures_at_tiny_scale() -> None:
         assert not missing, (rec["bench"], missing)
     assert all(r.get("complete", True) and r.get("drained", True) for r in lines)
     assert all(r["delivered_intact"] for r in lines if r["bench"] == "attachment")
+    fanouts = {(r["bus"], r["workers"]) for r in lines if r["bench"] == "fan-out"}
+    assert fanouts == {(b, w) for b in ("amqp", "embedded") for w in ("threads", "processes")}
     assert "ratio_to_baseline" in next(r for r in lines if r["bench"] == "fan-out"
                                        and r["bus"] == "amqp")
