@@ -291,8 +291,8 @@ class EmbeddedBus:
         self, queue: str, handler: BatchHandler, *, stop: threading.Event, max_batch: int = 256,
         max_wait_s: float = 0.005, prefetch: int | None = None,
     ) -> None:
-        # A batch is what is ready when we lease (never waiting to fill it: nothing is gained
-        # by holding ready messages back); ``max_wait_s`` is accepted for the protocol.
+        # A batch is what is ready when we lease; only after an idle wait ended by a publish in
+        # this process do we wait ``max_wait_s`` for the messages right behind it.
         lane = self._lane(queue)
         limit = max(1, min(max_batch, prefetch or max_batch))
         token = uuid.uuid4().hex
@@ -307,6 +307,8 @@ class EmbeddedBus:
                 rows = self._lease(queue, token, limit)
                 if not rows:
                     idle.wait(rung)
+                    if bell.rung != rung and max_wait_s > 0:
+                        stop.wait(max_wait_s)  # woken by a publish: let the batch fill a little
                     continue
                 idle.found()
                 acked: list[int] = []
