@@ -13,7 +13,8 @@ host with a leg in that department's network. Guarantees:
 * **The department is protected.** A token-bucket rate limit, and a circuit breaker that, after N
   consecutive transient failures, pauses consumption until a probe succeeds: an outage becomes a
   backlog, not a storm.
-Results (reply files, status queries) are polled on a second thread and published as events.
+Results (reply files, status queries) are polled on a second thread and published as events
+(``hub.results.ResultPoller``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from adapters.base import Adapter, Receipt, Result, SubmitRequest
+from adapters.base import Adapter, Receipt, SubmitRequest
 from adapters.protection import CircuitBreaker, RateLimiter
 from hub import mapping
 from hub.bus.base import (
@@ -35,7 +36,6 @@ from hub.bus.base import (
     Bus,
     Dead,
     Delivery,
-    Message,
     Outcome,
     Retry,
     dept_queue,
@@ -46,6 +46,7 @@ from hub.config import HubConfig
 from hub.errors import MalformedMessage, PermanentError, TransientError
 from hub.ledger import Ledger
 from hub.models import AttachmentRef, LegEvent, LegEventKind, LegMessage, utcnow
+from hub.results import ResultPoller, event_message, result_event
 
 log = logging.getLogger("hub.worker")
 
@@ -64,13 +65,6 @@ class _Submitted:
 
 
 _Result = Outcome | _Submitted
-
-
-def event_message(event: LegEvent) -> Message:
-    return Message(id=event.event_id, routing_key=event.kind.value,
-                   body=event.model_dump_json().encode(),
-                   headers={"case_id": str(event.case_id), "leg_id": event.leg_id,
-                            "department": event.department})
 
 
 class DepartmentWorker:
@@ -96,7 +90,6 @@ class DepartmentWorker:
         self.limiter = RateLimiter(self.dept.rate_limit_per_s)
         self.breaker = CircuitBreaker.from_policy(self.dept.circuit)
         self._hook = hook
-        self._poll_failures = 0
         self.concurrency = max(1, concurrency)  # legs of one batch submitted at once
         self._pool: ThreadPoolExecutor | None = None
         self.stop = threading.Event()
@@ -302,40 +295,10 @@ class DepartmentWorker:
                          detail=f"{exc.reason}: {exc}"[:2000], at=utcnow())
         self.bus.publish("events", [event_message(event)])
 
-    # -- results ---------------------------------------------------------------------------
-    def poll_once(self) -> int:
-        """Fetch department answers and publish them as leg events; -1 when the poll failed."""
-        try:
-            results = self.adapter.poll_results()
-        except TransientError as exc:
-            self._poll_failures += 1
-            if self._poll_failures & (self._poll_failures - 1) == 0:  # 1st, 2nd, 4th, 8th...
-                self._emit("poll_failed", reason=str(exc)[:200], failures=self._poll_failures)
-            return -1
-        self._poll_failures = 0
-        if not results:
-            return 0
-        self.bus.publish("events", [event_message(result_event(r, self.department))
-                                    for r in results])
-        self.adapter.ack_results(results)
-        self._emit("results", count=len(results))
-        return len(results)
-
-    def poll_forever(self, interval_s: float = 0.5, max_interval_s: float = 30.0) -> None:
-        """Poll until stopped, backing off while the department cannot be reached."""
-        wait = interval_s
-        while not self.stop.is_set():
-            try:
-                failed = self.poll_once() < 0
-            except Exception:  # a poll failure must not kill the worker
-                log.exception("polling results of %s failed", self.department)
-                failed = True
-            wait = min(wait * 2, max_interval_s) if failed else interval_s
-            self.stop.wait(wait)
-
     def run(self, *, poll_interval_s: float = 0.5) -> None:
         """Consume (in batches) and poll until ``self.stop`` is set."""
-        poller = threading.Thread(target=self.poll_forever, args=(poll_interval_s,),
+        results = ResultPoller(self.department, self.adapter, self.bus, self._emit, self.stop)
+        poller = threading.Thread(target=results.poll_forever, args=(poll_interval_s,),
                                   name=f"poll-{self.department}", daemon=True)
         poller.start()
         try:
@@ -349,14 +312,6 @@ class DepartmentWorker:
                 self._pool.shutdown(wait=True)
 
 
-def result_event(r: Result, department: str) -> LegEvent:
-    case_id = r.leg_id.split(":", 1)[0]
-    return LegEvent(event_id=f"r:{department}:{r.result_id}", case_id=case_id, leg_id=r.leg_id,
-                    department=department, kind=LegEventKind(r.outcome),
-                    receipt=r.department_ref, detail=r.detail,
-                    missing_materials=list(r.missing_materials), at=utcnow())
-
-
 def decode_json(body: bytes) -> object:
     try:
         return json.loads(body)
@@ -364,4 +319,4 @@ def decode_json(body: bytes) -> object:
         raise MalformedMessage("not valid JSON") from exc
 
 
-__all__: Sequence[str] = ["DepartmentWorker", "event_message", "result_event"]
+__all__: Sequence[str] = ["DepartmentWorker", "ResultPoller", "event_message", "result_event"]
