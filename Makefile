@@ -23,7 +23,7 @@ services:
 	bash scripts/ensure-services.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check hub adapters tests bench
+	$(BIN)/ruff check hub adapters simulators tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -17,11 +17,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.base import Adapter
-from hub.codetables import CodeTable
-from hub.configfile import did_you_mean
-from hub.departments import DepartmentConfig
-from hub.errors import ConfigError, Problem
+from hub.config.codetables import CodeTable
+from hub.config.departments import DepartmentConfig
+from hub.config.files import did_you_mean
+from hub.domain.adapter import Adapter
+from hub.domain.errors import ConfigError, Problem
 
 __all__ = ["TRANSPORTS", "build_adapter", "lookup_secret", "with_overrides"]
 

@@ -33,7 +33,6 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from adapters.medical_insurance.sim import SftpSim
 from adapters.transports.sftp import attachment_name
 from bench.common import (
     VILLAGE,
@@ -49,6 +48,7 @@ from bench.common import (
 )
 from bench.http_intake import wait_ready
 from hub.store import open_store
+from simulators.medical_insurance import SftpSim
 
 MIB = 1024 * 1024
 LEG_ID = "bench-scan-leg"
@@ -72,12 +72,12 @@ def chunks(path: Path) -> Iterator[bytes]:
 
 def deliver_child(case_file: str, port: int, key_file: str, known_hosts: str) -> None:
     """Child process: deliver one case with its scan through the product's SFTP adapter."""
-    from adapters.base import SubmitRequest
     from adapters.registry import build_adapter
-    from hub import mapping
-    from hub.blobs import open_blob_store
-    from hub.models import AttachmentRef
-    from hub.settings import Settings
+    from hub.config import mapping
+    from hub.config.settings import Settings
+    from hub.domain.adapter import SubmitRequest
+    from hub.domain.models import AttachmentRef
+    from hub.evidence.blobs import open_blob_store
 
     cfg = bench_config()
     dept = cfg.departments["medical_insurance"]

@@ -32,12 +32,12 @@ from bench.common import (
     sample_cases,
     spawn,
 )
-from hub import router
 from hub.bus.base import Message
 from hub.bus.factory import open_bus
-from hub.config import load_config
-from hub.settings import Settings, default_config_dir
-from hub.validation import validate_case
+from hub.config.loading import load_config
+from hub.config.settings import Settings, default_config_dir
+from hub.intake import split_legs as router
+from hub.intake.validation import validate_case
 
 
 def fill(settings: Settings, department: str, n: int) -> None:
@@ -63,7 +63,7 @@ def fill(settings: Settings, department: str, n: int) -> None:
 
 def worker_child(department: str, expect: int, rate: float) -> None:
     """Child process: run one worker until ``expect`` legs were submitted; print figures."""
-    from hub.runtime import Runtime
+    from hub.runtime.wiring import Runtime
 
     settings = Settings()
     cfg = bench_config(rate)

@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Health, Receipt, Result, SubmitRequest
-from hub.config import HubConfig, load_config
-from hub.samples import sample_case
-from hub.settings import Settings, default_config_dir
+from hub.config.loading import HubConfig, load_config
+from hub.config.settings import Settings, default_config_dir
+from hub.domain.adapter import Health, Receipt, Result, SubmitRequest
+from simulators.samples import sample_case
 
 VILLAGE = "513401101201"
 FANOUT_ITEM = "DEATH"  # the catalogue's one item that involves all three departments

@@ -38,14 +38,14 @@ from bench.common import (
     sample_cases,
     spawn,
 )
-from hub import router
-from hub.api.routes_cases import body_hash
-from hub.config import HubConfig
-from hub.models import LegEvent, LegEventKind
-from hub.runtime import Runtime
+from hub.config.loading import HubConfig
+from hub.domain.models import LegEvent, LegEventKind
+from hub.intake import split_legs as router
+from hub.intake.api.routes_cases import body_hash
+from hub.intake.group_commit import GroupCommitter
+from hub.intake.validation import validate_case
+from hub.runtime.wiring import Runtime
 from hub.store.base import ApplyResult
-from hub.store.group import GroupCommitter
-from hub.validation import validate_case
 
 
 class Persisted:

@@ -34,7 +34,7 @@ from bench.common import (
     sample_cases,
     spawn,
 )
-from hub.models import utcnow
+from hub.domain.models import utcnow
 from hub.store import open_store
 from hub.store.base import AttachmentRow
 

@@ -16,13 +16,13 @@ import threading
 import time
 from typing import TextIO
 
-from adapters.base import Receipt, SubmitRequest
 from bench.common import StubAdapter, bench_config
 from hub.bus.factory import open_bus
 from hub.cli.serve import wait_for_signal
-from hub.ledger import Ledger
-from hub.settings import get_settings
-from hub.worker import DepartmentWorker
+from hub.config.settings import get_settings
+from hub.delivery.ledger import Ledger
+from hub.delivery.worker import DepartmentWorker
+from hub.domain.adapter import Receipt, SubmitRequest
 
 
 class ArrivalStub(StubAdapter):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.settings import get_settings
+from hub.config.settings import get_settings
 from tests.support import services
 
 

@@ -21,9 +21,9 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Iterator, Sequence
 
-from adapters.base import SubmitRequest
-from hub.errors import PermanentError
-from hub.models import AttachmentRef
+from hub.domain.adapter import SubmitRequest
+from hub.domain.errors import PermanentError
+from hub.domain.models import AttachmentRef
 
 __all__ = ["check_sizes", "has_attachments", "read_verified", "verified"]
 

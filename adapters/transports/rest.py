@@ -31,13 +31,13 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.base import Health, Receipt, Result, SubmitRequest
-from adapters.callbacks import parse_result
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
-from hub.codetables import CodeTable
-from hub.departments import DepartmentConfig, RestTransport
-from hub.errors import PermanentError, RateLimited, TransientError
+from hub.config.codetables import CodeTable
+from hub.config.departments import DepartmentConfig, RestTransport
+from hub.domain.adapter import Health, Receipt, Result, SubmitRequest
+from hub.domain.callbacks import parse_result
+from hub.domain.errors import PermanentError, RateLimited, TransientError
 
 __all__ = ["RestAdapter"]
 

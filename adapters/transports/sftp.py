@@ -48,12 +48,12 @@ from pathlib import Path
 
 import paramiko
 
-from adapters.base import Health, Receipt, Result, ResultOutcome, SubmitRequest
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
-from hub.codetables import CodeTable
-from hub.departments import DepartmentConfig, SftpTransport
-from hub.errors import ConfigError, PermanentError, Problem, TransientError
+from hub.config.codetables import CodeTable
+from hub.config.departments import DepartmentConfig, SftpTransport
+from hub.domain.adapter import Health, Receipt, Result, ResultOutcome, SubmitRequest
+from hub.domain.errors import ConfigError, PermanentError, Problem, TransientError
 
 __all__ = ["OUTCOME_CODES", "QuarantinedFile", "SftpAdapter", "attachment_name", "file_name"]
 

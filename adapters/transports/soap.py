@@ -46,12 +46,12 @@ from zeep.exceptions import Error as ZeepError
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from adapters.base import Health, Receipt, Result, SubmitRequest
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import check_sizes, has_attachments, read_verified
-from hub.codetables import CodeTable
-from hub.departments import DepartmentConfig, SoapTransport
-from hub.errors import ConfigError, PermanentError, Problem, TransientError
+from hub.config.codetables import CodeTable
+from hub.config.departments import DepartmentConfig, SoapTransport
+from hub.domain.adapter import Health, Receipt, Result, SubmitRequest
+from hub.domain.errors import ConfigError, PermanentError, Problem, TransientError
 
 __all__ = ["SoapAdapter", "hardened_settings"]
 

@@ -65,7 +65,7 @@ from hub.bus.topology import (
     retry_queue_arguments,
     work_queue_arguments,
 )
-from hub.errors import PermanentError, TransientError
+from hub.domain.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 

@@ -165,7 +165,7 @@ def status_queue(namespace: str) -> str:
 
 import logging  # noqa: E402 - appended section
 
-from hub.errors import PermanentError, TransientError  # noqa: E402 - appended section
+from hub.domain.errors import PermanentError, TransientError  # noqa: E402 - appended section
 
 _log = logging.getLogger("hub.bus")
 

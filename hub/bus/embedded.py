@@ -42,9 +42,9 @@ from hub.bus.base import (
     batch_outcomes,
     outcome_for_exception,
 )
+from hub.bus.doorbell import Doorbell, IdlePoll
 from hub.bus.topology import STATUS_LANE, Lane, lanes
-from hub.doorbell import Doorbell, IdlePoll
-from hub.errors import PermanentError, TransientError
+from hub.domain.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 

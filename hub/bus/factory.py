@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hub.bus.base import Bus, RetryTiers
 from hub.bus.topology import DEFAULT_DEPARTMENTS
-from hub.settings import Settings
+from hub.config.settings import Settings
 
 
 def open_bus_url(url: str | None, data_dir: Path, namespace: str) -> Bus:
@@ -43,7 +43,7 @@ def open_bus(settings: Settings) -> Bus:
 def department_tiers(settings: Settings) -> Mapping[str, RetryTiers]:
     """Retry tiers per department from configuration (defaults when config cannot load yet)."""
     try:
-        from hub.config import load_config
+        from hub.config.loading import load_config
     except ImportError:
         return {name: RetryTiers() for name in DEFAULT_DEPARTMENTS}
     cfg = load_config(settings.config_dir)

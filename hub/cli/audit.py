@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.auditchain import GENESIS, Breach, ChainedEntry, verify
-from hub.settings import get_settings
+from hub.config.settings import get_settings
+from hub.evidence.audit_chain import GENESIS, Breach, ChainedEntry, verify
 
 
 @dataclass

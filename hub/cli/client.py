@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from hub.settings import get_settings
+from hub.config.settings import get_settings
 
 
 def register(sub: Any) -> None:
@@ -86,8 +86,8 @@ def _json(r: httpx.Response) -> Any:
 
 
 def _local_view(case_id: uuid.UUID) -> dict[str, Any] | None:
-    from hub.api.views import case_view
-    from hub.config import load_config
+    from hub.config.loading import load_config
+    from hub.intake.api.views import case_view
     from hub.store import open_default_store
 
     settings = get_settings(fresh=True)

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hub.config import load_config
-from hub.errors import ConfigError
-from hub.settings import get_settings
+from hub.config.loading import load_config
+from hub.config.settings import get_settings
+from hub.domain.errors import ConfigError
 
 
 def register(sub: Any) -> None:

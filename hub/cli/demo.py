@@ -12,8 +12,8 @@ import secrets
 import sys
 from typing import Any
 
-from hub.models import LegState
-from hub.status import LEG_LABELS
+from hub.domain.leg_states import LEG_LABELS
+from hub.domain.models import LegState
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -29,8 +29,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hub.demo import demo
-    from hub.logs import configure_logging
+    from hub.observability.logs import configure_logging
+    from simulators.demo import demo
 
     configure_logging("ERROR", stream=sys.stderr)
     if args.cases < 1:

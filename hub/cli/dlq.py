@@ -16,8 +16,8 @@ from typing import Any
 
 from hub.bus.base import Bus, DeadLetter
 from hub.bus.factory import department_tiers, open_bus
-from hub.masking import scrub
-from hub.settings import get_settings
+from hub.config.settings import get_settings
+from hub.observability.masking import scrub
 
 
 def register(sub: Any) -> None:

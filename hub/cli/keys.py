@@ -19,10 +19,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from hub.blobs import BlobStore, open_blob_store
-from hub.errors import ConfigError, PermanentError, Problem
-from hub.keys import generate_key, key_dir
-from hub.settings import get_settings
+from hub.config.settings import get_settings
+from hub.domain.errors import ConfigError, PermanentError, Problem
+from hub.evidence.blobs import BlobStore, open_blob_store
+from hub.evidence.keys import generate_key, key_dir
 
 
 @dataclass

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from hub.errors import ConfigError, HubError
+from hub.domain.errors import ConfigError, HubError
 
 # The one registry of sub-command modules (imported lazily, in this order in --help).
 COMMAND_MODULES = (

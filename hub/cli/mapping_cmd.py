@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub import mapping
-from hub.config import load_config
-from hub.errors import PermanentError
-from hub.models import Case
+from hub.config import mapping
+from hub.config.loading import load_config
+from hub.domain.errors import PermanentError
+from hub.domain.models import Case
 
 
 def register(sub: Any) -> None:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     dept = config.departments.get(args.department)
     if dept is None:
-        from hub.configfile import did_you_mean
+        from hub.config.files import did_you_mean
 
         print(f"unknown department {args.department!r}"
               f"{did_you_mean(args.department, config.departments)}", file=sys.stderr)

@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from hub.retention import AttachmentRecord, RetentionPolicy, load_policy, run
-from hub.settings import Settings, get_settings
+from hub.config.settings import Settings, get_settings
+from hub.evidence.retention import AttachmentRecord, RetentionPolicy, load_policy, run
 
 if TYPE_CHECKING:
     from hub.store import Store
@@ -50,7 +50,7 @@ def policy_for(settings: Settings) -> RetentionPolicy:
 
 
 def run_retention(args: argparse.Namespace) -> int:
-    from hub.blobs import open_blob_store
+    from hub.evidence.blobs import open_blob_store
     from hub.store import open_store
 
     settings = get_settings(fresh=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from hub.models import Case, LegEvent, LegMessage
+from hub.domain.models import Case, LegEvent, LegMessage
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "case": Case, "leg-message": LegMessage, "leg-event": LegEvent}

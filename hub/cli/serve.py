@@ -11,7 +11,7 @@ import signal
 import threading
 from typing import Any
 
-from hub.settings import get_settings
+from hub.config.settings import get_settings
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -44,8 +44,8 @@ def register(sub: Any) -> None:
 
 
 def _start(args: argparse.Namespace, with_workers: bool) -> int:
-    from hub.logs import configure_logging
-    from hub.runtime import Runtime
+    from hub.observability.logs import configure_logging
+    from hub.runtime.wiring import Runtime
 
     configure_logging("INFO")
     settings = get_settings()

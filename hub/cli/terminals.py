@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from hub.settings import get_settings
+from hub.config.settings import get_settings
 from hub.store import Store, open_default_store
 
 _VILLAGE = re.compile(r"^\d{12}$")

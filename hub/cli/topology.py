@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.bus.factory import department_tiers
 from hub.bus.topology import definitions
-from hub.settings import get_settings
+from hub.config.settings import get_settings
 
 DEFAULT_OUTPUT = Path("deploy/rabbitmq/definitions.json")
 

@@ -13,7 +13,7 @@ import json
 import uuid
 from typing import Any
 
-from hub.settings import get_settings
+from hub.config.settings import get_settings
 from hub.store import open_store
 from hub.store.base import AuditRecord
 

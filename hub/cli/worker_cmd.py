@@ -12,10 +12,10 @@ import threading
 from typing import Any
 
 from hub.cli.serve import parse_listen, wait_for_signal
-from hub.config import load_config
-from hub.configfile import did_you_mean
-from hub.errors import HubError
-from hub.settings import get_settings
+from hub.config.files import did_you_mean
+from hub.config.loading import load_config
+from hub.config.settings import get_settings
+from hub.domain.errors import HubError
 
 
 def register(sub: Any) -> None:
@@ -27,14 +27,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.registry import build_adapter
-    from hub import metrics
-    from hub.blobs import open_blob_store
     from hub.bus.factory import open_bus
-    from hub.instrument import InstrumentedAdapter, prime_metrics, register_gauges, worker_hook
-    from hub.ledger import Ledger
-    from hub.logs import configure_logging
-    from hub.worker import DepartmentWorker
+    from hub.delivery.ledger import Ledger
+    from hub.delivery.worker import DepartmentWorker
+    from hub.evidence.blobs import open_blob_store
+    from hub.observability import metrics
+    from hub.observability.hooks import InstrumentedAdapter, prime_metrics, register_gauges, worker_hook
+    from hub.observability.logs import configure_logging
+    from hub.runtime.adapters import build_adapter
 
     configure_logging("INFO")
     settings = get_settings()
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                        f"{did_you_mean(args.department, cfg.departments)}")
     dept = cfg.departments[args.department]
     if args.metrics_addr:
-        from hub.metrics_server import start_metrics_server
+        from hub.observability.metrics_http import start_metrics_server
 
         start_metrics_server(f"{args.metrics_addr[0]}:{args.metrics_addr[1]}")
     bus = open_bus(settings)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from hub.settings import Settings
+from hub.config.settings import Settings
 from hub.store.base import (
     ApplyResult,
     AttachmentRow,

@@ -23,10 +23,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hub.auditchain import ChainedEntry
-from hub.models import Case, LegEvent, LegMessage, LegState
-from hub.outbox import OutboxRow
-from hub.status import CaseStatus
+from hub.domain.leg_states import CaseStatus
+from hub.domain.models import Case, LegEvent, LegMessage, LegState
+from hub.evidence.audit_chain import ChainedEntry
+from hub.outbox.relay import OutboxRow
 
 
 @dataclass(frozen=True)

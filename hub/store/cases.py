@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from hub.models import Case, LegMessage, LegState
-from hub.status import CaseStatus, derive_case_status
+from hub.domain.leg_states import CaseStatus, derive_case_status
+from hub.domain.models import Case, LegMessage, LegState
 from hub.store import schema as t
 from hub.store.base import CreateResult
 from hub.store.rows import tracking_code

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from hub.errors import PermanentError, TransientError
+from hub.domain.errors import PermanentError, TransientError
 
 _READONLY = "hub_readonly"
 

@@ -23,8 +23,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from hub.models import LegEvent, LegEventKind, LegState
-from hub.status import (
+from hub.domain.leg_states import (
     LEG_LABELS,
     CaseStatus,
     all_settled,
@@ -32,7 +31,8 @@ from hub.status import (
     is_early,
     next_state,
 )
-from hub.status import refusal_reason as _refusal
+from hub.domain.leg_states import refusal_reason as _refusal
+from hub.domain.models import LegEvent, LegEventKind, LegState
 from hub.store import schema as t
 from hub.store.base import ApplyResult
 from hub.store.tx import WriteTx, dumps

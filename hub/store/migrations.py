@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, insert, inspect, select, text
 
-from hub.auditchain import GENESIS
+from hub.evidence.audit_chain import GENESIS
 from hub.store import schema as t
 
 _LOCK_KEY = 0x6875620001  # arbitrary constant: "hub" + 1

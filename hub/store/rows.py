@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from hub.models import Case, LegState
-from hub.status import CaseStatus
+from hub.domain.leg_states import CaseStatus
+from hub.domain.models import Case, LegState
 from hub.store.base import AttachmentRow, CaseRow, LegRow, Terminal
 from hub.store.tx import us_to_dt
 

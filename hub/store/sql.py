@@ -16,15 +16,15 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 
-from hub.models import Case, LegEvent, LegEventKind, LegMessage, LegState
-from hub.outbox import OutboxRow
-from hub.status import (
+from hub.domain.leg_states import (
     LEG_LABELS,
     CaseStatus,
     all_settled,
     derive_case_status,
 )
-from hub.status import refusal_reason as _refusal
+from hub.domain.leg_states import refusal_reason as _refusal
+from hub.domain.models import Case, LegEvent, LegEventKind, LegMessage, LegState
+from hub.outbox.relay import OutboxRow
 from hub.store import schema as t
 from hub.store.base import ApplyResult, CasePage, CaseRow, CreateResult, SupplementResult
 from hub.store.cases import CaseItem, create_cases, outbox_row
@@ -32,7 +32,7 @@ from hub.store.engine import guard, make_engine, readonly
 from hub.store.legs import LegSet, apply_events
 from hub.store.migrations import migrate
 from hub.store.rows import case_row, decode_cursor, encode_cursor, leg_row
-from hub.store.sql_more import SqlMoreMixin
+from hub.store.sql_records import SqlMoreMixin
 from hub.store.tx import WriteTx, dt_to_us
 
 

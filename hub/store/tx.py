@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from hub.auditchain import entry_hash
+from hub.evidence.audit_chain import entry_hash
 from hub.store import schema as t
 
 

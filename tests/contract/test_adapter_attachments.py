@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters.base import Result, SubmitRequest
 from adapters.registry import build_adapter
 from adapters.transports.sftp import attachment_name, file_name
-from hub.config import HubConfig
-from hub.errors import PermanentError
-from hub.models import AttachmentRef
+from hub.config.loading import HubConfig
+from hub.domain.adapter import Result, SubmitRequest
+from hub.domain.errors import PermanentError
+from hub.domain.models import AttachmentRef
 from tests.support.sims import (  # noqa: F401 - fixtures
     Running,
     SshKeys,
@@ -207,8 +207,8 @@ def test_sftp_department_refuses_a_batch_whose_file_differs(sftp_sim: Running,
 
 def test_sftp_delivers_from_the_real_blob_store_and_stops_on_a_tampered_blob(
         sftp_sim: Running, hub_config: HubConfig, files: list[Blob]) -> None:
-    from hub.blobs import open_blob_store
-    from hub.settings import get_settings
+    from hub.config.settings import get_settings
+    from hub.evidence.blobs import open_blob_store
 
     blobs = open_blob_store(get_settings())
     refs = []
@@ -327,7 +327,7 @@ def test_soap_tampered_stream_is_never_sent(soap_sim: Running, hub_config: HubCo
 
 def test_soap_file_above_the_limit_is_refused_before_sending(hub_config: HubConfig,
                                                              files: list[Blob]) -> None:
-    from adapters.social_security.sim import SoapSim
+    from simulators.social_security import SoapSim
 
     with SoapSim() as sim:
         adapter = build_adapter(hub_config.departments["social_security"],

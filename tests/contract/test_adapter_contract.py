@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from adapters.base import Result
-from hub.config import HubConfig
-from hub.errors import PermanentError, TransientError
+from hub.config.loading import HubConfig
+from hub.domain.adapter import Result
+from hub.domain.errors import PermanentError, TransientError
 from tests.support.sims import (  # noqa: F401 - fixtures
     Running,
     hub_config,

@@ -12,12 +12,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from adapters.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_result, sign, verify
-from adapters.civil_affairs.sim import RestSim
 from adapters.registry import build_adapter
-from adapters.simbase import Behaviour
-from hub.config import HubConfig
-from hub.errors import PermanentError, RateLimited, TransientError
+from hub.config.loading import HubConfig
+from hub.domain.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_result, sign, verify
+from hub.domain.errors import PermanentError, RateLimited, TransientError
+from simulators.base import Behaviour
+from simulators.civil_affairs import RestSim
 from tests.support.sims import (  # noqa: F401 - fixtures
     Running,
     hub_config,

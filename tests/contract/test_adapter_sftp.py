@@ -10,11 +10,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from adapters.medical_insurance.sim import SftpSim
 from adapters.registry import build_adapter
 from adapters.transports.sftp import SftpAdapter, file_name
-from hub.config import HubConfig
-from hub.errors import PermanentError, TransientError
+from hub.config.loading import HubConfig
+from hub.domain.errors import PermanentError, TransientError
+from simulators.medical_insurance import SftpSim
 from tests.support.sims import (  # noqa: F401 - fixtures
     Running,
     SshKeys,

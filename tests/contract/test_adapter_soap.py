@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from adapters.registry import build_adapter
-from adapters.social_security.sim import WSDL, SoapSim
-from hub.config import HubConfig
-from hub.errors import ConfigError, PermanentError, TransientError
+from hub.config.loading import HubConfig
+from hub.domain.errors import ConfigError, PermanentError, TransientError
+from simulators.social_security import WSDL, SoapSim
 from tests.support.sims import (  # noqa: F401 - fixtures
     Running,
     hub_config,

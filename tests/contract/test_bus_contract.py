@@ -32,8 +32,8 @@ from hub.bus.base import (
     RetryTiers,
     UnroutableError,
 )
-from hub.errors import MalformedMessage
-from hub.outbox import OutboxRow, Relay
+from hub.domain.errors import MalformedMessage
+from hub.outbox.relay import OutboxRow, Relay
 from tests.contract.bus_fixtures import FAST, BusEnv, bus_env, consuming, eventually
 from tests.support import services
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub.demo import drive
+from simulators.demo import drive
 from tests.integration.test_promtool import DASHBOARD, PROMETHEUS_BUILTIN, _dashboard_exprs, metric_names
 from tests.support.hub import running_hub
 from tests.support.prometheus import PrometheusServer

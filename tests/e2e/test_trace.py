@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.cli.main import main
-from hub.demo import drive
+from simulators.demo import drive
 from tests.support.hub import running_hub
 
 

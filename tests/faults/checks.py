@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from adapters.simbase import SimCore
 from hub.bus.base import dept_queue, status_queue
-from hub.models import LegState
+from hub.domain.models import LegState
 from hub.store.base import LegRow
+from simulators.base import SimCore
 from tests.support.faults import FaultHub
 
 

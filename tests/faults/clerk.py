@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from hub.config import HubConfig
-from hub.demo import VILLAGE, _supplement_file
-from hub.samples import SampleFile, sample_case
+from hub.config.loading import HubConfig
+from simulators.demo import VILLAGE, _supplement_file
+from simulators.samples import SampleFile, sample_case
 
 Plan = list[tuple[dict[str, Any], list[SampleFile]]]
 

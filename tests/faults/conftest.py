@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hub.sims import DepartmentSims
+from simulators.departments import DepartmentSims
 from tests.faults.checks import Figures
 from tests.support.faults import FaultHub
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from hub.demo import VILLAGE
+from simulators.demo import VILLAGE
 from tests.faults.checks import Figures, check
 from tests.faults.clerk import Clerk, FaultAt, Plan
 from tests.support.faults import FaultHub

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import pytest
 
 from hub.bus.base import Message
-from hub.models import LegState
-from hub.router import leg_id
+from hub.domain.models import LegState
+from hub.intake.split_legs import leg_id
 from tests.faults.checks import Figures, assert_sound, check, dead_leg_ids, wait_for
 from tests.faults.clerk import Plan
 from tests.faults.conftest import HubFactory

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from hub.models import LegState
+from hub.domain.models import LegState
 from tests.faults.checks import dead_leg_ids, wait_for
 from tests.faults.conftest import HubFactory
 from tests.faults.scenario import clerk_for

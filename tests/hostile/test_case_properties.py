@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hub import mapping
-from hub.config import HubConfig
-from hub.errors import CaseRejected, PermanentError
-from hub.models import Case
-from hub.router import route
-from hub.samples import sample_case
-from hub.validation import validate_case
+from hub.config import mapping
+from hub.config.loading import HubConfig
+from hub.domain.errors import CaseRejected, PermanentError
+from hub.domain.models import Case
+from hub.intake.split_legs import route
+from hub.intake.validation import validate_case
+from simulators.samples import sample_case
 from tests.support.api import VILLAGE_A, config
 
 CFG: HubConfig = config()

@@ -21,14 +21,14 @@ import httpx
 import paramiko
 import pytest
 
-from adapters.callbacks import SIGNATURE_HEADER, sign
-from adapters.simbase import SimResult
-from hub.config import HubConfig
-from hub.demo import VILLAGE, DemoResult, drive, start_hub
-from hub.departments import RetryPolicy
-from hub.runtime import Runtime
-from hub.settings import Settings
-from hub.sims import DepartmentSims
+from hub.config.departments import RetryPolicy
+from hub.config.loading import HubConfig
+from hub.config.settings import Settings
+from hub.domain.callbacks import SIGNATURE_HEADER, sign
+from hub.runtime.wiring import Runtime
+from simulators.base import SimResult
+from simulators.demo import VILLAGE, DemoResult, drive, start_hub
+from simulators.departments import DepartmentSims
 from tests.support.api import config
 
 pytestmark = pytest.mark.slow

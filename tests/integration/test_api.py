@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.models import LegEventKind
+from hub.domain.models import LegEventKind
 from tests.support.api import VILLAGE_A, VILLAGE_B, Api, event
 
 K = LegEventKind

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters.callbacks import sign
-from hub.models import LegEventKind
+from hub.domain.callbacks import sign
+from hub.domain.models import LegEventKind
 from tests.support.api import VILLAGE_B, Api, event, live_server
 
 K = LegEventKind

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from hub.blobs import open_blob_store
 from hub.cli.main import main
-from hub.models import Case, LegEventKind, utcnow
-from hub.router import route
-from hub.settings import Settings
+from hub.config.settings import Settings
+from hub.domain.models import Case, LegEventKind, utcnow
+from hub.evidence.blobs import open_blob_store
+from hub.intake.split_legs import route
 from hub.store import Store, open_store
 from hub.store.base import AttachmentRow
 from hub.store.engine import normalise_dsn

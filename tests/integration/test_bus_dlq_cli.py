@@ -13,7 +13,7 @@ from hub.bus.base import Dead, Delivery, Message, Outcome
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.factory import department_tiers
 from hub.cli.main import main
-from hub.settings import get_settings
+from hub.config.settings import get_settings
 
 ID_NUMBER = "51010419900101123X"
 PHONE = "13812345678"

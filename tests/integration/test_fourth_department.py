@@ -11,10 +11,10 @@ import shutil
 import time
 from pathlib import Path
 
-from adapters.civil_affairs.sim import RestSim
 from adapters.registry import build_adapter
-from adapters.social_security.sim import WSDL, SoapSim
-from hub.config import load_config
+from hub.config.loading import load_config
+from simulators.civil_affairs import RestSim
+from simulators.social_security import WSDL, SoapSim
 from tests.support.sims import ROOT, leg_request, sample_case
 
 ITEM = """

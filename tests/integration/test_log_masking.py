@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from hub.demo import VILLAGE, drive, start_hub
-from hub.logs import configure_logging
-from hub.models import Case
-from hub.settings import Settings
-from hub.sims import DepartmentSims
+from hub.config.settings import Settings
+from hub.domain.models import Case
+from hub.observability.logs import configure_logging
+from simulators.demo import VILLAGE, drive, start_hub
+from simulators.departments import DepartmentSims
 
 CASES = 30
 

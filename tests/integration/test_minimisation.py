@@ -25,15 +25,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hub import mapping
-from hub.config import HubConfig
-from hub.demo import DemoResult, drive, start_hub
-from hub.models import Case, LegMessage
-from hub.router import route, supplement
-from hub.runtime import Runtime
-from hub.samples import sample_case
-from hub.settings import Settings
-from hub.sims import DepartmentSims
+from hub.config import mapping
+from hub.config.loading import HubConfig
+from hub.config.settings import Settings
+from hub.domain.models import Case, LegMessage
+from hub.intake.split_legs import route, supplement
+from hub.runtime.wiring import Runtime
+from simulators.demo import DemoResult, drive, start_hub
+from simulators.departments import DepartmentSims
+from simulators.samples import sample_case
 from tests.support.api import VILLAGE_A, config
 
 CFG: HubConfig = config()

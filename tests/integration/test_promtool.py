@@ -14,8 +14,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub import metrics
-from hub.metrics_server import bound_port, start_metrics_server, stop_metrics_server
+from hub.observability import metrics
+from hub.observability.metrics_http import bound_port, start_metrics_server, stop_metrics_server
 from tests.support.prometheus import PrometheusServer, exercise_every_family
 from tests.support.prometheus import prometheus as prometheus  # the fixture
 from tests.support.services import require_promtool

@@ -19,8 +19,8 @@ import pytest
 
 from adapters.registry import build_adapter
 from adapters.transports.sftp import SftpAdapter, file_name
-from hub.config import HubConfig
-from hub.errors import TransientError
+from hub.config.loading import HubConfig
+from hub.domain.errors import TransientError
 from tests.support import services
 from tests.support.sims import SshKeys, hub_config, leg_request, sample_case, ssh_keys  # noqa: F401
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.civil_affairs.sim import RestSim
 from adapters.registry import build_adapter
-from adapters.social_security.sim import SoapSim
 from hub.cli.main import main
-from hub.config import HubConfig
-from hub.errors import TransientError
+from hub.config.loading import HubConfig
+from hub.domain.errors import TransientError
+from simulators.civil_affairs import RestSim
+from simulators.social_security import SoapSim
 from tests.support.config import config_copy, shipped_config
 from tests.support.sims import leg_request, sample_case
 from tests.support.tls import make_pki

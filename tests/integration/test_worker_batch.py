@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Health, Receipt, Result, SubmitRequest
-from hub import router
 from hub.bus.base import Ack, Bus, Dead, Delivery, ExchangeKind, Message, PublishFailed, Retry
 from hub.bus.base import status_queue as status_queue_of
-from hub.config import HubConfig
-from hub.errors import PermanentError
-from hub.ledger import Ledger
-from hub.models import LegMessage
-from hub.samples import sample_case
-from hub.validation import validate_case
-from hub.worker import DepartmentWorker
+from hub.config.loading import HubConfig
+from hub.delivery.ledger import Ledger
+from hub.delivery.worker import DepartmentWorker
+from hub.domain.adapter import Health, Receipt, Result, SubmitRequest
+from hub.domain.errors import PermanentError
+from hub.domain.models import LegMessage
+from hub.intake import split_legs as router
+from hub.intake.validation import validate_case
+from simulators.samples import sample_case
 from tests.contract.bus_fixtures import BusEnv, bus_env  # noqa: F401 - the fixture
 from tests.support.hub import fast_config
 

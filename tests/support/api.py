@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hub.config import HubConfig
-from hub.models import Case, LegEvent, LegEventKind, utcnow
-from hub.router import route
-from hub.samples import sample_case
+from hub.config.loading import HubConfig
+from hub.domain.models import Case, LegEvent, LegEventKind, utcnow
+from hub.intake.split_legs import route
 from hub.store import Store, open_store
 from hub.store.base import CreateResult
+from simulators.samples import sample_case
 from tests.support.config import shipped_config
 from tests.support.services import free_port
 
@@ -114,9 +114,9 @@ class Api:
     def __init__(self, tmp_path: Path, dsn: str | None, **limits: Any) -> None:
         from fastapi.testclient import TestClient
 
-        from hub.api import ApiContext, create_app
-        from hub.blobs import open_blob_store
-        from hub.settings import Settings
+        from hub.config.settings import Settings
+        from hub.evidence.blobs import open_blob_store
+        from hub.intake.api import ApiContext, create_app
 
         data = tmp_path / "api-data"
         data.mkdir(exist_ok=True)

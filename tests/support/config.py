@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from hub.config import HubConfig, load_config
+from hub.config.loading import HubConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"

@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from hub.bus.base import Bus, ExchangeKind, Message
 from hub.cli.serve import wait_for_signal
-from hub.settings import Settings, get_settings
+from hub.config.settings import Settings, get_settings
 
 
 class SlowDispatch:
@@ -59,8 +59,8 @@ def bus_factory(settings: Settings, lease_s: float | None) -> Callable[[], Bus]:
 
 
 def run_core(args: argparse.Namespace) -> None:
-    from hub.outbox import Relay
-    from hub.runtime import Runtime
+    from hub.outbox.relay import Relay
+    from hub.runtime.wiring import Runtime
 
     settings = get_settings(fresh=True)
     rt = Runtime.open(settings)
@@ -88,12 +88,12 @@ def run_core(args: argparse.Namespace) -> None:
 
 def run_worker(args: argparse.Namespace) -> None:
     from adapters.registry import build_adapter
-    from hub.blobs import open_blob_store
-    from hub.config import load_config
-    from hub.instrument import register_gauges
-    from hub.ledger import Ledger
-    from hub.metrics_server import start_metrics_server
-    from hub.worker import DepartmentWorker
+    from hub.config.loading import load_config
+    from hub.delivery.ledger import Ledger
+    from hub.delivery.worker import DepartmentWorker
+    from hub.evidence.blobs import open_blob_store
+    from hub.observability.hooks import register_gauges
+    from hub.observability.metrics_http import start_metrics_server
 
     settings = get_settings(fresh=True)
     cfg = load_config(settings.config_dir)

@@ -27,10 +27,10 @@ import httpx
 import yaml
 
 from hub.bus.base import Bus
-from hub.config import HubConfig, load_config
-from hub.sims import DepartmentSims
+from hub.config.loading import HubConfig, load_config
 from hub.store import open_store
 from hub.store.base import Store
+from simulators.departments import DepartmentSims
 from tests.support.config import config_copy
 from tests.support.services import free_port
 

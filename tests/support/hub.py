@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hub.config import HubConfig, load_config
-from hub.demo import start_hub
-from hub.runtime import Runtime
-from hub.settings import Settings
-from hub.sims import DepartmentSims
+from hub.config.loading import HubConfig, load_config
+from hub.config.settings import Settings
+from hub.runtime.wiring import Runtime
+from simulators.demo import start_hub
+from simulators.departments import DepartmentSims
 from tests.support.config import CONFIG_DIR
 
 

@@ -162,7 +162,7 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
 
 def exercise_every_family() -> Callable[[], None]:
     """Touch every family in ``hub.metrics`` once; returns a function removing the gauge sources."""
-    from hub import metrics
+    from hub.observability import metrics
 
     metrics.case_received("birth_registration", "accepted")
     metrics.leg_dispatched("social_security")

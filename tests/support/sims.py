@@ -15,13 +15,13 @@ from typing import Any
 import paramiko
 import pytest
 
-from adapters.base import Adapter, SubmitRequest
-from adapters.civil_affairs.sim import RestSim
-from adapters.medical_insurance.sim import SftpSim
 from adapters.registry import build_adapter
-from adapters.social_security.sim import SoapSim
-from hub import mapping
-from hub.config import HubConfig, load_config
+from hub.config import mapping
+from hub.config.loading import HubConfig, load_config
+from hub.domain.adapter import Adapter, SubmitRequest
+from simulators.civil_affairs import RestSim
+from simulators.medical_insurance import SftpSim
+from simulators.social_security import SoapSim
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "mapping"

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.auditchain import GENESIS, ChainedEntry, entry_hash, verify
 from hub.cli import audit as audit_cmd
 from hub.cli.audit import check_chain, render
+from hub.evidence.audit_chain import GENESIS, ChainedEntry, entry_hash, verify
 
 
 def chain(entries: list[dict[str, Any]], first_seq: int = 1) -> list[ChainedEntry]:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.blobs import TAG, BlobInfo, BlobStore, _read_header, open_blob_store
-from hub.errors import PermanentError
-from hub.keys import KeyRing
-from hub.settings import Settings
+from hub.config.settings import Settings
+from hub.domain.errors import PermanentError
+from hub.evidence.blobs import TAG, BlobInfo, BlobStore, _read_header, open_blob_store
+from hub.evidence.keys import KeyRing
 
 FRAME = 1024
 

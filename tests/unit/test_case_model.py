@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub import idcard
 from hub.cli.schema_cmd import SCHEMAS, schema_json
-from hub.config import HubConfig
-from hub.errors import CaseRejected
-from hub.models import Case
-from hub.samples import sample_case
-from hub.validation import validate_case
+from hub.config.loading import HubConfig
+from hub.domain import idcard
+from hub.domain.errors import CaseRejected
+from hub.domain.models import Case
+from hub.intake.validation import validate_case
+from simulators.samples import sample_case
 from tests.support.config import CONFIG_DIR, shipped_config
 
 VILLAGE = "513401101201"

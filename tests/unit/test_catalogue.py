@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.catalogue import CatalogueItem, FormField, check_form
+from hub.config.catalogue import CatalogueItem, FormField, check_form
 from tests.support.config import shipped_config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from hub.doorbell import Doorbell, IdlePoll
+from hub.bus.doorbell import Doorbell, IdlePoll
 
 
 def test_a_ring_between_looking_and_waiting_is_not_missed() -> None:

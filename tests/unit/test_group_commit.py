@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from hub import auditchain
-from hub.errors import PermanentError, TransientError
-from hub.models import Case, LegMessage
-from hub.router import route
+from hub.domain.errors import PermanentError, TransientError
+from hub.domain.models import Case, LegMessage
+from hub.evidence import audit_chain as auditchain
+from hub.intake.group_commit import CLOSED_MESSAGE, GroupCommitter
+from hub.intake.split_legs import route
 from hub.store import Store, open_store
 from hub.store.base import CreateResult
-from hub.store.group import CLOSED_MESSAGE, GroupCommitter
 from tests.support.api import VILLAGE_A, body_hash, config, raw_case
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub import idcard
+from hub.domain import idcard
 
 regions = st.sampled_from(["110101", "513401", "440305", "650102"])
 births = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2030, 12, 31))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import ConfigError, PermanentError
-from hub.keys import KeyRing, generate_key, load_keyring, read_key_dir
-from hub.settings import Settings
+from hub.config.settings import Settings
+from hub.domain.errors import ConfigError, PermanentError
+from hub.evidence.keys import KeyRing, generate_key, load_keyring, read_key_dir
 
 
 def b64(key: bytes) -> str:
@@ -137,7 +137,7 @@ def test_rotate_new_re_encrypts_every_blob_and_old_blobs_stay_readable(
         capsys: pytest.CaptureFixture[str]) -> None:
     import hashlib
 
-    from hub.blobs import open_blob_store
+    from hub.evidence.blobs import open_blob_store
 
     for var in ("HUB_BLOB_KEYS", "HUB_BLOB_KEY", "HUB_BLOB_ACTIVE_KEY", "HUB_BLOB_KEY_FILE"):
         monkeypatch.delenv(var, raising=False)

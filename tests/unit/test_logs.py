@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hub.logs import configure_logging, current_context, log_context
+from hub.observability.logs import configure_logging, current_context, log_context
 
 ID = "510104199001011234"
 PHONE = "13812345678"

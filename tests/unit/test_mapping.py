@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub import mapping
 from hub.cli.main import main as hub_main
-from hub.config import HubConfig
-from hub.departments import FieldMap, Mapping, Transform
-from hub.errors import PermanentError
+from hub.config import mapping
+from hub.config.departments import FieldMap, Mapping, Transform
+from hub.config.loading import HubConfig
+from hub.domain.errors import PermanentError
 from tests.support.sims import FIXTURES, ROOT, hub_config, sample_case  # noqa: F401
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.masking import mask_id_number, mask_name, mask_phone, scrub, scrub_obj
+from hub.observability.masking import mask_id_number, mask_name, mask_phone, scrub, scrub_obj
 
 ID = "510104199001011234"
 ID_X = "11010519491231002X"

@@ -11,9 +11,9 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub import metrics
-from hub.errors import ConfigError
-from hub.metrics_server import (
+from hub.domain.errors import ConfigError
+from hub.observability import metrics
+from hub.observability.metrics_http import (
     HttpMetricsMiddleware,
     bound_port,
     metrics_route,

@@ -9,10 +9,10 @@ import pytest
 
 from hub.bus.base import RetryTiers
 from hub.bus.embedded import EmbeddedBus
-from hub.bus.quick import quick_retry
-from hub.departments import RetryPolicy
-from hub.errors import PermanentError, TransientError
-from hub.outbox import OutboxRow, Relay
+from hub.config.departments import RetryPolicy
+from hub.delivery.quick_retry import quick_retry
+from hub.domain.errors import PermanentError, TransientError
+from hub.outbox.relay import OutboxRow, Relay
 from tests.contract.test_bus_contract import SqliteOutbox
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from adapters.protection import CircuitBreaker, RateLimiter
-from hub.departments import CircuitPolicy
+from hub.config.departments import CircuitPolicy
+from hub.delivery.protection import CircuitBreaker, RateLimiter
 
 
 class Clock:

@@ -15,17 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.blobs import BlobStore
-from hub.errors import ConfigError
-from hub.keys import KeyRing
-from hub.retention import (
+from hub.config.settings import REPO_CONFIG
+from hub.domain.errors import ConfigError
+from hub.evidence.blobs import BlobStore
+from hub.evidence.keys import KeyRing
+from hub.evidence.retention import (
     AttachmentRecord,
     RetentionPolicy,
     load_policy,
     plan,
     run,
 )
-from hub.settings import REPO_CONFIG
 
 NOW = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
 POLICY = load_policy(REPO_CONFIG / "retention.yaml")

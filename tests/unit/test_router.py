@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hub.cli.main import main
-from hub.router import route
-from hub.samples import sample_case
-from hub.validation import validate_case
+from hub.intake.split_legs import route
+from hub.intake.validation import validate_case
+from simulators.samples import sample_case
 from tests.support.config import config_copy, edit, shipped_config
 
 VILLAGE = "513401101201"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.models import LegEventKind, LegState
-from hub.status import (
+from hub.domain.leg_states import (
     CASE_LABELS,
     LEG_LABELS,
     TRANSITIONS,
@@ -13,6 +12,7 @@ from hub.status import (
     derive_case_status,
     next_state,
 )
+from hub.domain.models import LegEventKind, LegState
 
 S, K = LegState, LegEventKind
 

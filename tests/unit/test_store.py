@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from hub import auditchain
-from hub.models import Case, LegEventKind, LegMessage, LegState
-from hub.router import route, supplement
-from hub.status import CaseStatus
+from hub.domain.leg_states import CaseStatus
+from hub.domain.models import Case, LegEventKind, LegMessage, LegState
+from hub.evidence import audit_chain as auditchain
+from hub.intake.split_legs import route, supplement
 from hub.store import Store
 from hub.store.engine import normalise_dsn
 from tests.support.api import (
@@ -199,7 +199,7 @@ def test_terminal_tokens_are_stored_only_as_hashes_and_revocable(store: Store, d
 
 
 def test_attachments_are_recorded_linked_and_deleted_with_audit(store: Store) -> None:
-    from hub.models import utcnow
+    from hub.domain.models import utcnow
     from hub.store.base import AttachmentRow
 
     store.record_attachment(AttachmentRow(id="a1", village=VILLAGE_A, terminal_id="t1",
@@ -355,7 +355,7 @@ def test_relay_mark_of_many_cases_keeps_one_entry_per_leg(store: Store) -> None:
 
 def _intake_story(store: Store, att: str, *, batch: bool) -> list[Any]:
     """One intake script, in one batch or one case at a time; what a user sees of it."""
-    from hub.models import utcnow
+    from hub.domain.models import utcnow
     from hub.store.base import AttachmentRow
     from hub.store.rows import tracking_code
 
@@ -410,7 +410,7 @@ def test_a_batch_of_cases_ends_exactly_as_the_same_cases_one_by_one(store: Store
 
 
 def test_a_failing_batch_of_cases_stores_none_of_them(store: Store) -> None:
-    from hub.errors import PermanentError
+    from hub.domain.errors import PermanentError
 
     # Given a batch whose second case carries the same leg twice (the store refuses it)
     good, bad = (Case.model_validate(raw_case()) for _ in range(2))

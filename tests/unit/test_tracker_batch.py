@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from hub.bus.base import Ack, Dead, Delivery, Message, Retry
-from hub.models import LegEvent, LegEventKind, LegState
+from hub.domain.models import LegEvent, LegEventKind, LegState
 from hub.store import Store, open_store
 from hub.store.base import ApplyResult
-from hub.tracker import EARLY_RETRIES, StatusTracker
+from hub.tracking.tracker import EARLY_RETRIES, StatusTracker
 from tests.support.api import event, submit
 
 K = LegEventKind

@@ -1,0 +1,82 @@
+"""The adapter protocol every department transport implements, shaped like an httpx transport.
+
+    submit(request) -> Receipt     deliver one leg; idempotent by request.leg_id
+    poll_results() -> [Result]     department answers that arrived since the last poll
+    ack_results(results)           archive answers the hub has durably recorded
+    health() -> Health             can we reach the department right now?
+    close()
+
+Errors: only ``hub.errors.TransientError`` (retry later) and ``PermanentError`` (dead letter
+with reason) leave an adapter. zeep, paramiko, httpx and socket errors are translated at the
+boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from hub.domain.errors import PermanentError, TransientError
+from hub.domain.models import AttachmentRef
+
+__all__ = [
+    "Adapter",
+    "Health",
+    "PermanentError",
+    "Receipt",
+    "Result",
+    "ResultOutcome",
+    "SubmitRequest",
+    "TransientError",
+]
+
+ResultOutcome = Literal["accepted", "needs_materials", "approved", "rejected"]
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    leg_id: str  # the idempotency key the department deduplicates on
+    case_id: str
+    item_code: str
+    kind: Literal["submit", "supplement"]
+    record: Mapping[str, Any]  # the department's fields, produced by its mapping
+    attachments: Sequence[AttachmentRef] = ()
+    # Streams an attachment's bytes (claim check); None when the transport sends no files.
+    open_attachment: Callable[[AttachmentRef], Iterator[bytes]] | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    department_ref: str
+    duplicate: bool = False  # the department had already seen this leg
+
+
+@dataclass(frozen=True)
+class Result:
+    result_id: str  # unique per answer; the hub deduplicates on it
+    leg_id: str
+    outcome: ResultOutcome
+    department_ref: str | None = None
+    detail: str | None = None
+    missing_materials: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+class Adapter(Protocol):
+    department: str
+
+    def submit(self, request: SubmitRequest) -> Receipt: ...
+
+    def poll_results(self) -> list[Result]: ...
+
+    def ack_results(self, results: Sequence[Result]) -> None: ...
+
+    def health(self) -> Health: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,31 @@
+"""The hub's HTTP API: ``create_app(ctx, mounts=())`` returns the FastAPI application.
+
+Routes live in small modules (``routes_*``, ``sse``); this module wires them, the error handlers
+(``hub.api.errors``: every refusal is ``{"errors": [{path, code, message}]}``, no input gives a
+500), the per-terminal rate limiter, and extra ASGI apps such as ``/metrics`` (``mounts``).
+OpenAPI is served at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from hub.intake.api import errors, routes_attachments, routes_callbacks, routes_cases, routes_health, sse
+from hub.intake.api.context import ApiContext
+from hub.intake.api.limits import RateLimiter
+
+
+def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> FastAPI:
+    app = FastAPI(title="Village integration hub", version="1.0",
+                  description="村便民服务室一次提交、多部门办理的集成枢纽接口")
+    app.state.ctx = ctx
+    app.state.limiter = RateLimiter(ctx.settings.requests_per_terminal_per_minute)
+    errors.install(app)
+    for module in (routes_health, routes_cases, routes_attachments, sse, routes_callbacks):
+        app.include_router(module.routes)
+    for path, asgi in mounts:
+        app.mount(path, asgi)
+    return app

@@ -1,0 +1,73 @@
+"""The router: one leg per department a catalogue item involves, each minimised.
+
+A leg carries only the fields its department's mapping reads (data minimisation): the full case
+never leaves the hub core. Leg ids are deterministic (``{case_id}:{department}``) so every
+re-publication of a leg is recognisably the same leg; message ids are unique per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hub.config import mapping
+from hub.config.loading import HubConfig
+from hub.domain.errors import PermanentError
+from hub.domain.models import AttachmentRef, Case, FormValue, LegMessage, new_id, utcnow
+
+
+def leg_id(case_id: object, department: str) -> str:
+    return f"{case_id}:{department}"
+
+
+def _payload(case_json: dict[str, Any], cfg: HubConfig, department: str) -> dict[str, Any]:
+    dept = cfg.departments[department]
+    return mapping.minimise(case_json, dept.mapping.source_paths())
+
+
+def route(case: Case, cfg: HubConfig) -> list[LegMessage]:
+    item = cfg.catalogue.get(case.item_code)
+    if item is None:
+        raise PermanentError(f"unknown item {case.item_code}", reason="unknown_item")
+    case_json = case.model_dump(mode="json")
+    now = utcnow()
+    return [
+        LegMessage(
+            message_id=new_id(),
+            case_id=case.case_id,
+            leg_id=leg_id(case.case_id, dept),
+            department=dept,
+            item_code=case.item_code,
+            kind="submit",
+            payload=_payload(case_json, cfg, dept),
+            attachments=[a for a in case.attachments
+                         if dept in cfg.catalogue.material_departments(case.item_code, a.kind)],
+            created_at=now,
+        )
+        for dept in item.departments
+    ]
+
+
+def supplement(
+    case: Case,
+    department: str,
+    attachments: Sequence[AttachmentRef],
+    form: Mapping[str, FormValue],
+    cfg: HubConfig,
+) -> LegMessage:
+    """The message answering one department's request for more materials."""
+    if department not in cfg.departments:
+        raise PermanentError(f"unknown department {department}", reason="unknown_department")
+    merged = case.model_copy(update={"form": {**case.form, **form},
+                                      "attachments": [*case.attachments, *attachments]})
+    return LegMessage(
+        message_id=new_id(),
+        case_id=case.case_id,
+        leg_id=leg_id(case.case_id, department),
+        department=department,
+        item_code=case.item_code,
+        kind="supplement",
+        payload=_payload(merged.model_dump(mode="json"), cfg, department),
+        attachments=list(attachments),
+        created_at=utcnow(),
+    )
