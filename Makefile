@@ -24,6 +24,7 @@ services:
 
 lint: $(STAMP)
 	$(BIN)/ruff check hub adapters simulators tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,2 +1,3 @@
-"""Department adapters: one narrow protocol (adapters.base), three transports, and one package
-per department."""
+"""Department adapters: the registry and three transports implementing the Adapter protocol of
+``hub.domain.adapter``, plus each department's wire files. Depends on ``hub.domain`` and
+``hub.config`` only (docs/architecture.md)."""

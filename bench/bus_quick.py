@@ -17,7 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from hub.bus.base import Ack, Bus, Delivery, Message, Outcome, RetryTiers
+from hub.bus.base import Ack, Bus, Delivery, Message, Outcome
+from hub.domain.retry import RetryTiers
 
 
 def run(bus: Bus, kind: str, n: int, size: int, batch: int) -> dict[str, object]:

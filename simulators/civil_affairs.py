@@ -13,9 +13,9 @@ An application whose ``attachments`` lists files (index, sha256, size) is filed 
 one arrived with those bytes; otherwise 422 ATTACHMENTS_INCOMPLETE and nothing is filed.
 
 With ``callback_url`` and ``callback_secret`` it also pushes every result, signed
-(``adapters.callbacks``), to the hub; a failed push is retried until it is answered 2xx.
+(``hub.domain.callbacks``), to the hub; a failed push is retried until it is answered 2xx.
 
-Injectable (see ``adapters.simbase``): ``faults.slow_s`` (the client times out);
+Injectable (see ``simulators.base``): ``faults.slow_s`` (the client times out);
 ``faults.down`` and ``faults.transient_next`` -> 503 with ``Retry-After: 1``;
 ``faults.throttle_next`` -> 429 with ``Retry-After: 2``; ``faults.lose_reply_next`` -> filed,
 then 503; ``faults.reject_all``/``reject_keys`` -> 422; ``stop()``/``start()`` -> connection

@@ -11,7 +11,7 @@ chunks); otherwise nothing is filed, the batch and its files go to ``rejected/``
 is status ``04`` with the reason. Filed batches and their files go to ``processed/``;
 ``attachment_bytes[key]`` counts the attachment bytes received per request id.
 
-Injectable (see ``adapters.simbase``): ``faults.slow_s`` (every SFTP request waits);
+Injectable (see ``simulators.base``): ``faults.slow_s`` (every SFTP request waits);
 ``faults.down`` (connections accepted and closed at once: the session drops); ``stop()`` /
 ``start()`` (connection refused, same port); ``faults.transient_next`` (the next N sessions are
 dropped as an upload starts); ``faults.lose_reply_next`` (the next N uploads are renamed

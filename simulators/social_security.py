@@ -11,7 +11,7 @@ Envelopes are parsed with lxml without entities, DTDs or network access; submiss
 deduplicated by requestId. It reads any record the WSDL defines, so a fourth SOAP department
 can reuse it with its own WSDL.
 
-Injectable (see ``adapters.simbase``): ``faults.slow_s``; ``faults.down`` -> HTTP 503 with a
+Injectable (see ``simulators.base``): ``faults.slow_s``; ``faults.down`` -> HTTP 503 with a
 plain body; ``faults.transient_next`` -> fault ``soap:Server.Busy``; ``faults.lose_reply_next``
 -> filed, then HTTP 503; ``faults.reject_all``/``reject_keys`` -> fault ``soap:Client.Rejected``;
 ``faults.hostile`` in ``dtd`` | ``entity`` | ``bomb`` | ``external`` | ``deep`` -> that response;

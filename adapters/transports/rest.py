@@ -3,7 +3,7 @@
 Features: ``POST {base_url}/applications`` with ``Idempotency-Key: <leg id>`` (a resend returns
 the first receipt, marked duplicate); bearer token from the secret named by ``token_env``;
 one ``timeout_s`` for connect/read/write/pool; TLS verification against ``ca_bundle``.
-Results arrive by signed callback into the hub (``adapters.callbacks``) and, as a fallback, by
+Results arrive by signed callback into the hub (``hub.domain.callbacks``) and, as a fallback, by
 polling ``GET {base_url}/results?since=<seq>`` after the last acknowledged sequence number.
 
 Attachments (scans, audio/video), before the application: each is streamed with

@@ -11,8 +11,8 @@ import logging
 
 import pika
 
-from hub.bus.base import RetryTiers
 from hub.bus.topology import exchange, lanes
+from hub.domain.retry import RetryTiers
 
 log = logging.getLogger("hub.bus.admin")
 

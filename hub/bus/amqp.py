@@ -53,7 +53,6 @@ from hub.bus.base import (
     Outcome,
     QueueStats,
     Retry,
-    RetryTiers,
     batch_outcomes,
     outcome_for_exception,
 )
@@ -66,6 +65,7 @@ from hub.bus.topology import (
     work_queue_arguments,
 )
 from hub.domain.errors import PermanentError, TransientError
+from hub.domain.retry import RetryTiers
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,14 @@ deduplicate by ``Message.id``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from hub.domain.errors import PermanentError, TransientError
+from hub.domain.retry import RetryTiers
 
 ExchangeKind = Literal["dispatch", "events"]
 
@@ -65,14 +69,6 @@ Handler = Callable[[Delivery], Outcome]
 # One outcome per delivery, in the same order; raising settles every delivery of the batch
 # by ``outcome_for_exception``.
 BatchHandler = Callable[[Sequence[Delivery]], Sequence[Outcome]]
-
-
-@dataclass(frozen=True)
-class RetryTiers:
-    """Delayed retry tiers and the delivery limit of one department's queue."""
-
-    tiers_s: tuple[float, ...] = (10.0, 60.0, 600.0, 3600.0)
-    delivery_limit: int = 20
 
 
 @dataclass(frozen=True)
@@ -161,11 +157,7 @@ def status_queue(namespace: str) -> str:
     return f"{namespace}.status"
 
 
-# --- added for the bus implementations (issue 3) -------------------------------------------
-
-import logging  # noqa: E402 - appended section
-
-from hub.domain.errors import PermanentError, TransientError  # noqa: E402 - appended section
+# --- errors and outcomes shared by the bus implementations ----------------------------------
 
 _log = logging.getLogger("hub.bus")
 

@@ -37,7 +37,6 @@ from hub.bus.base import (
     Outcome,
     QueueStats,
     Retry,
-    RetryTiers,
     UnroutableError,
     batch_outcomes,
     outcome_for_exception,
@@ -45,6 +44,7 @@ from hub.bus.base import (
 from hub.bus.doorbell import Doorbell, IdlePoll
 from hub.bus.topology import STATUS_LANE, Lane, lanes
 from hub.domain.errors import PermanentError, TransientError
+from hub.domain.retry import RetryTiers
 
 log = logging.getLogger(__name__)
 

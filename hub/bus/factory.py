@@ -9,9 +9,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from hub.bus.base import Bus, RetryTiers
+from hub.bus.base import Bus
 from hub.bus.topology import DEFAULT_DEPARTMENTS
 from hub.config.settings import Settings
+from hub.domain.retry import RetryTiers
 
 
 def open_bus_url(url: str | None, data_dir: Path, namespace: str) -> Bus:

@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.bus.base import RetryTiers, dead_queue, dept_queue, status_queue
+from hub.bus.base import dead_queue, dept_queue, status_queue
+from hub.domain.retry import RetryTiers
 
 STATUS_LANE = "status"
 DEFAULT_DEPARTMENTS = ("social_security", "medical_insurance", "civil_affairs")

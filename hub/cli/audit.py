@@ -1,6 +1,6 @@
 """``hub audit verify [--since SEQ] [--json] [--expect-head HASH]``: check the audit hash chain.
 
-Reads the store's audit entries in sequence order and runs ``hub.auditchain.verify``. Each
+Reads the store's audit entries in sequence order and runs ``hub.evidence.audit_chain.verify``. Each
 edited, removed or reordered entry is named by its sequence number; any breach exits 1.
 
 Limits, stated plainly: a chain proves every entry is linked to the one before it. With

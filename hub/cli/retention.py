@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class StoreRetentionSource:
-    """``hub.retention.RetentionStore`` over the case store."""
+    """``hub.evidence.retention.RetentionStore`` over the case store."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

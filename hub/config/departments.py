@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.bus.base import RetryTiers
+from hub.domain.retry import RetryTiers
 
 
 class _Model(BaseModel):

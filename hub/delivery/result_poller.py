@@ -17,7 +17,7 @@ from hub.domain.adapter import Adapter, Result
 from hub.domain.errors import TransientError
 from hub.domain.models import LegEvent, LegEventKind, utcnow
 
-log = logging.getLogger("hub.worker")
+log = logging.getLogger("hub.results")
 
 Emit = Callable[..., None]  # (event name, **fields): the worker's metrics and log hook
 

@@ -14,7 +14,7 @@ host with a leg in that department's network. Guarantees:
   consecutive transient failures, pauses consumption until a probe succeeds: an outage becomes a
   backlog, not a storm.
 Results (reply files, status queries) are polled on a second thread and published as events
-(``hub.results.ResultPoller``).
+(``hub.delivery.result_poller.ResultPoller``).
 """
 
 from __future__ import annotations

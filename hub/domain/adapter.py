@@ -6,7 +6,7 @@
     health() -> Health             can we reach the department right now?
     close()
 
-Errors: only ``hub.errors.TransientError`` (retry later) and ``PermanentError`` (dead letter
+Errors: only ``hub.domain.errors.TransientError`` (retry later) and ``PermanentError`` (dead letter
 with reason) leave an adapter. zeep, paramiko, httpx and socket errors are translated at the
 boundary with ``raise ... from exc``.
 """

@@ -2,7 +2,7 @@
 
 Business code emits plain hook events; this module turns them into Prometheus metrics and
 masked JSON log lines with correlation ids. Every hook here is wrapped so that a failure is
-logged and never fails or loses a message (``hub.metrics`` functions never raise).
+logged and never fails or loses a message (``hub.observability.metrics`` functions never raise).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ attach to every line logged in that scope, including nested calls) and from ``ex
 one call; ``extra`` wins on a clash.
 
 Guarantee: the message text, every extra and context value and any exception traceback pass
-through ``hub.masking`` before they are written, so ID numbers, mobile numbers and values under
+through ``hub.observability.masking`` before they are written, so ID numbers, mobile numbers and values under
 personal keys (``applicant_name``, ``id_number``, ``phone`` ...) never appear unmasked. Names in
 free text cannot be recognised: pass them under a personal key, never inside the message.
 Context variables do not follow work into a new thread; hand work over with

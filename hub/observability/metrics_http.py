@@ -1,6 +1,6 @@
 """Serving ``/metrics``: a small HTTP server for workers, an ASGI app and middleware for the API.
 
-* ``start_metrics_server("127.0.0.1:9101")`` serves ``hub.metrics.REGISTRY`` on its own thread
+* ``start_metrics_server("127.0.0.1:9101")`` serves ``hub.observability.metrics.REGISTRY`` on its own thread
   (what ``hub worker --metrics-addr`` uses). The host defaults to 127.0.0.1 when only a port is
   given, never to 0.0.0.0: exposing metrics beyond the host is an explicit choice (and logged).
   Port 0 picks a free port; read it back with ``bound_port(server)``.
@@ -11,7 +11,7 @@
   ``hub_http_request_duration_seconds`` labelled by the matched route's TEMPLATE
   (``/v1/cases/{case_id}``), or ``unmatched``; never by the raw path.
 
-A port already in use raises ``hub.errors.ConfigError`` naming the address.
+A port already in use raises ``hub.domain.errors.ConfigError`` naming the address.
 """
 
 from __future__ import annotations

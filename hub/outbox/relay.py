@@ -7,11 +7,15 @@ and mark re-publishes the row; consumers deduplicate by ``message_id``.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hub.bus.base import ExchangeKind
+from hub.bus.base import Bus, ExchangeKind, Message
+from hub.bus.doorbell import Doorbell, IdlePoll
+from hub.domain.errors import PermanentError, TransientError
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,6 @@ class OutboxSource(Protocol):
 
 
 # --- the relay -------------------------------------------------------------------------------
-
-import logging  # noqa: E402 - the relay section is appended to the row contract above
-import threading  # noqa: E402
-
-from hub.bus.base import Bus, Message  # noqa: E402
-from hub.bus.doorbell import Doorbell, IdlePoll  # noqa: E402
-from hub.domain.errors import PermanentError, TransientError  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,13 @@ Guarantees every implementation gives:
   entry in ONE transaction; the same case id with the same body hash answers the same result,
   with a different hash it answers ``conflict``. ``create_cases`` does the same for a batch in
   one transaction (one commit), in order: group commit for intake (``hub.store.group``).
-* ``apply_leg_event`` deduplicates by ``event_id``, checks the state machine in ``hub.status``,
+* ``apply_leg_event`` deduplicates by ``event_id``, checks the state machine in ``hub.domain.leg_states``,
   and records a refused event in the audit log without touching the leg. ``apply_leg_events``
   does the same for a batch in one transaction (one commit), in order.
 * Every audit entry carries ``prev_hash`` and ``hash = auditchain.entry_hash(prev_hash, entry)``;
   appends are serialised so the chain has no forks, also with several hub instances.
 * Terminal tokens are stored only as SHA-256 hashes.
-* Store errors surface as ``hub.errors.TransientError`` (database unreachable, busy).
+* Store errors surface as ``hub.domain.errors.TransientError`` (database unreachable, busy).
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ class Store(Protocol):
     def add_supplement(self, case_id: uuid.UUID, department: str,
                        message: LegMessage) -> SupplementResult: ...
 
-    # outbox (hub.outbox.OutboxSource)
+    # outbox (hub.outbox.relay.OutboxSource)
     def pending_outbox(self, limit: int) -> list[OutboxRow]: ...
 
     def mark_outbox_sent(self, ids: Sequence[int]) -> None: ...

@@ -1,7 +1,7 @@
 """The SQL case store: one SQLAlchemy Core implementation for SQLite and PostgreSQL.
 
 Cases, legs and the transactional outbox live here; terminals, attachments, the feed, audit
-reads and figures are in ``hub.store.sql_more`` (a mixin). Every write runs in a ``WriteTx``
+reads and figures are in ``hub.store.sql_records`` (a mixin). Every write runs in a ``WriteTx``
 (see ``hub.store.tx``): serialised, audited, and fed to ``/v1/events`` in the same transaction.
 """
 

@@ -27,7 +27,7 @@ log = logging.getLogger("hub.tracker")
 
 TrackerHook = Callable[[LegEvent, ApplyResult], None]
 
-# An early event (see hub.status.is_early) is deferred this many times, then refused and recorded.
+# An early event (see hub.domain.leg_states.is_early) is deferred this many times, then refused and recorded.
 EARLY_RETRIES = 12
 
 

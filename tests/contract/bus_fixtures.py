@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from hub.bus.base import Bus, Handler, RetryTiers
+from hub.bus.base import Bus, Handler
+from hub.domain.retry import RetryTiers
 
 FAST = RetryTiers(tiers_s=(0.3, 0.6), delivery_limit=5)
 

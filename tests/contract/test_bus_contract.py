@@ -29,10 +29,10 @@ from hub.bus.base import (
     Message,
     Outcome,
     Retry,
-    RetryTiers,
     UnroutableError,
 )
 from hub.domain.errors import MalformedMessage
+from hub.domain.retry import RetryTiers
 from hub.outbox.relay import OutboxRow, Relay
 from tests.contract.bus_fixtures import FAST, BusEnv, bus_env, consuming, eventually
 from tests.support import services
@@ -307,7 +307,7 @@ class BatchRecorder:
 _BATCH_CHILD = """
 import json, sys, threading, time
 from pathlib import Path
-from hub.bus.base import RetryTiers
+from hub.domain.retry import RetryTiers
 spec = json.loads(sys.argv[1])
 deps = {d: RetryTiers(tuple(t), int(n)) for d, (t, n) in spec["departments"].items()}
 if spec["kind"] == "amqp":

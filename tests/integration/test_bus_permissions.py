@@ -13,8 +13,9 @@ import pika.exceptions as px
 import pytest
 
 from hub.bus.amqp import AmqpBus
-from hub.bus.base import Message, RetryTiers
+from hub.bus.base import Message
 from hub.bus.topology import definitions
+from hub.domain.retry import RetryTiers
 from tests.support import services
 
 pytestmark = pytest.mark.amqp

@@ -14,7 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from hub.bus.base import Bus, Delivery, Outcome, RetryTiers
+from hub.bus.base import Bus, Delivery, Outcome
+from hub.domain.retry import RetryTiers
 
 
 def main() -> None:

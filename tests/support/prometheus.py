@@ -12,7 +12,7 @@ The ``prometheus`` fixture is a factory for tests: ``prom = prometheus(["127.0.0
 every server it started is stopped at teardown. Import it into a test module (or a conftest)
 with ``from tests.support.prometheus import prometheus as prometheus`` (explicit re-export).
 
-``exercise_every_family()`` touches every metric family of ``hub.metrics`` once, so that an
+``exercise_every_family()`` touches every metric family of ``hub.observability.metrics`` once, so that an
 exposition contains a sample of each (for promtool and the dashboard checks).
 """
 
@@ -161,7 +161,8 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
 
 
 def exercise_every_family() -> Callable[[], None]:
-    """Touch every family in ``hub.metrics`` once; returns a function removing the gauge sources."""
+    """Touch every family in ``hub.observability.metrics`` once; returns a function removing
+    the gauge sources."""
     from hub.observability import metrics
 
     metrics.case_received("birth_registration", "accepted")

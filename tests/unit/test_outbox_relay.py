@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.bus.base import RetryTiers
 from hub.bus.embedded import EmbeddedBus
 from hub.config.departments import RetryPolicy
 from hub.delivery.quick_retry import quick_retry
 from hub.domain.errors import PermanentError, TransientError
+from hub.domain.retry import RetryTiers
 from hub.outbox.relay import OutboxRow, Relay
 from tests.contract.test_bus_contract import SqliteOutbox
 

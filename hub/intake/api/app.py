@@ -1,7 +1,7 @@
 """The hub's HTTP API: ``create_app(ctx, mounts=())`` returns the FastAPI application.
 
 Routes live in small modules (``routes_*``, ``sse``); this module wires them, the error handlers
-(``hub.api.errors``: every refusal is ``{"errors": [{path, code, message}]}``, no input gives a
+(``hub.intake.api.errors``: every refusal is ``{"errors": [{path, code, message}]}``, no input gives a
 500), the per-terminal rate limiter, and extra ASGI apps such as ``/metrics`` (``mounts``).
 OpenAPI is served at ``/openapi.json``.
 """

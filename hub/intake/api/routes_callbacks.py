@@ -1,7 +1,7 @@
 """``POST /v1/callbacks/{department}``: signed results pushed by a REST department.
 
 Authenticated with the department's own credential, not a terminal token: an HMAC over
-timestamp and body (``adapters.callbacks.verify``) with the secret read from the environment
+timestamp and body (``hub.domain.callbacks.verify``) with the secret read from the environment
 variable named by the department's ``transport.callback_secret_env``. A department without one
 configured cannot call back (404, as for an unknown department). The result becomes a
 ``LegEvent`` with ``event_id = cb:<department>:<result_id>``: a replayed callback is acknowledged
