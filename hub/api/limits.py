@@ -8,15 +8,14 @@ API instances behind a load balancer each enforces the limit on its own share.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import Request
 
+from hub import strictjson
 from hub.api.errors import ApiError
 
 
@@ -45,30 +44,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(buf)
 
 
-class DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"duplicate key {key!r}")
-        self.key = key
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Refuse ``{"a": 1, "a": 2}``: parsers disagree on which value wins, so the hub and a
-    department system could read different data from the same body."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise DuplicateKey(key)
-        out[key] = value
-    return out
-
-
 async def read_json(request: Request, limit: int) -> object:
+    """The body as JSON, decoded by ``hub.strictjson`` (no NaN/Infinity, no duplicate keys)."""
     body = await read_body(request, limit)
     try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
-    except DuplicateKey as exc:
-        raise ApiError.one(400, "body.duplicate_key", f"JSON中字段“{exc.key[:40]}”重复出现",
-                           "(body)") from None
+        return strictjson.loads(body.decode("utf-8"))
+    except strictjson.StrictJsonError as exc:
+        raise ApiError.one(400, exc.code, exc.message, "(body)") from None
     except (UnicodeDecodeError, ValueError):
         raise ApiError.one(400, "body.json", "请求内容不是有效的JSON（UTF-8）",
                            "(body)") from None

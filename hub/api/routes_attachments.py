@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.auth import context
 from hub.api.errors import ApiError
 from hub.api.limits import declared_length, too_large
+from hub.api.quotas import UploadVolume
 from hub.api.routes_cases import TerminalDep
 from hub.errors import PermanentError, Problem
 from hub.models import utcnow
@@ -40,7 +41,9 @@ def _materials(request: Request) -> set[str]:
 async def upload(request: Request, terminal: TerminalDep) -> JSONResponse:
     ctx = context(request)
     limit = ctx.settings.max_attachment_bytes
-    declared_length(request, limit)
+    declared = declared_length(request, limit)
+    volume: UploadVolume = request.app.state.uploads
+    volume.check(terminal.id, declared or 0)
     problems: list[Problem] = []
     sha = request.headers.get("x-content-sha256", "").strip().lower()
     if not _SHA.match(sha):
@@ -59,6 +62,7 @@ async def upload(request: Request, terminal: TerminalDep) -> JSONResponse:
     try:
         async for chunk in request.stream():
             if chunk:
+                volume.take(terminal.id, len(chunk))
                 await run_in_threadpool(writer.write, chunk)
         info = await run_in_threadpool(writer.commit, sha)
     except PermanentError as exc:

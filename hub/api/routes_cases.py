@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,8 +28,9 @@ from hub.api.context import ApiContext
 from hub.api.errors import ApiError
 from hub.api.limits import read_json
 from hub.api.views import case_view
+from hub.catalogue import check_supplement_form
 from hub.errors import CaseRejected, Problem
-from hub.models import AttachmentRef, Case, FormValue
+from hub.models import AttachmentRef, Case, FormValue, LegState
 from hub.status import CaseStatus
 from hub.store.base import CaseRow, Terminal
 from hub.validation import schema_problems, validate_case
@@ -39,6 +41,12 @@ _CASE_BODY = {"requestBody": {"required": True, "content": {"application/json": 
     "schema": {"type": "object", "description": "a unified case (config/schema/case.json)"}}}}}
 
 NOT_FOUND = ApiError.one(404, "case.not_found", "案件不存在", "case_id")
+NOT_WAITING = ApiError.one(409, "leg.not_waiting", "该部门当前没有要求补充材料", "department")
+
+
+def in_use(refs: Sequence[AttachmentRef], ids: Sequence[str]) -> ApiError:
+    return ApiError(422, [Problem(f"attachments.{i}.id", "attachment.in_use", "该附件已用于其他案件")
+                          for i, ref in enumerate(refs) if ref.id in ids])
 
 
 def body_hash(case: Case) -> str:
@@ -53,6 +61,9 @@ def _accept(ctx: ApiContext, terminal: Terminal, raw: object) -> JSONResponse:
         metrics.case_received(item if isinstance(item, str) else "other", "rejected")
         raise ApiError(422, exc.problems) from None
     problems: list[Problem] = []
+    if case.origin.terminal_id != terminal.id:  # the audit log names who really sent it
+        problems.append(Problem("origin.terminal_id", "origin.terminal",
+                                "案件中的终端编号与本终端的凭证不一致"))
     if case.origin.village_code != terminal.village:
         problems.append(Problem("origin.village_code", "origin.village",
                                 "案件所属村与本终端所属村不一致"))
@@ -71,6 +82,8 @@ def _accept(ctx: ApiContext, terminal: Terminal, raw: object) -> JSONResponse:
                           "accepted" if result.created else "duplicate")
     if result.conflict:
         raise ApiError.one(409, "case.conflict", "该案件编号已提交过不同的内容", "case_id")
+    if result.in_use:  # another case claimed an attachment after our check: it owns it
+        raise in_use(case.attachments, result.in_use)
     assert result.status is not None
     return JSONResponse({"case_id": str(case.case_id), "tracking_code": result.tracking_code,
                          "status": result.status.value, "status_label": result.status.label,
@@ -131,8 +144,20 @@ def _supplement(ctx: ApiContext, terminal: Terminal, case_id: uuid.UUID,
         raise ApiError(422, schema_problems(exc)) from None
     if not body.attachments and not body.form:
         raise ApiError.one(422, "supplement.empty", "请至少补充一份材料或一项信息", "(body)")
-    if body.department not in {g.department for g in row.legs}:
+    leg = next((g for g in row.legs if g.department == body.department), None)
+    if leg is None:
         raise ApiError.one(422, "department.unknown", "该案件不涉及此部门", "department")
+    if leg.state is not LegState.NEEDS_MATERIALS:
+        raise NOT_WAITING
+    item = ctx.config.catalogue.get(row.item_code)
+    if item is not None:  # an item removed from the catalogue since: nothing left to check
+        materials = {m.code for m in item.materials}
+        problems = check_supplement_form(item, body.form, leg.missing_materials)
+        problems += [Problem(f"attachments.{i}.kind", "materials.unknown",
+                             f"事项“{item.name}”不需要这种材料")
+                     for i, a in enumerate(body.attachments) if a.kind not in materials]
+        if problems:
+            raise ApiError(422, problems)
     total = len(row.case.attachments) + len(body.attachments)
     if total > ctx.settings.max_attachments_per_case:
         raise ApiError.one(422, "attachments.too_many",
@@ -145,8 +170,10 @@ def _supplement(ctx: ApiContext, terminal: Terminal, case_id: uuid.UUID,
     message = case_router.supplement(row.case, body.department, body.attachments, body.form,
                                      ctx.config)
     result = ctx.store.add_supplement(case_id, body.department, message)
+    if result.in_use:
+        raise in_use(body.attachments, result.in_use)
     if not result.applied:
-        raise ApiError.one(409, "leg.not_waiting", "该部门当前没有要求补充材料", "department")
+        raise NOT_WAITING
     fresh = _own_case(ctx, terminal, case_id)
     return JSONResponse({"case_id": str(case_id), "department": body.department,
                          "state": result.leg_state.value if result.leg_state else None,

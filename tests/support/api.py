@@ -155,7 +155,9 @@ class Api:
             assert r.status_code == 201, r.text
             return str(r.json()["id"])
 
-        body, _ = sample_case(cfg, item, village_code=village, upload=up)
+        terminal_id = {self.token_a: self.term_a, self.token_b: self.term_b}.get(token, "t")
+        body, _ = sample_case(cfg, item, village_code=village, upload=up,
+                              terminal_id=terminal_id)
         return body
 
     def submit(self, body: dict[str, Any], token: str | None = None) -> Any:
