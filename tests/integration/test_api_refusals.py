@@ -61,7 +61,8 @@ def test_supplement_values_are_checked_like_a_case_and_only_asked_fields_pass(ap
     case_id, url = _waiting_case(api, ["birth_hospital", "newborn_gender"])
     h = api.auth(api.token_a)
     outbox = api.store.outbox_pending_count()
-    bad = [({"birth_hospital": "县医院\x07"}, "form.control_char"),
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"birth_hospital": "县医院\x07"}, "form.control_char"),
            ({"birth_hospital": "医" * 61}, "form.too_long"),
            ({"birth_hospital": 12}, "form.type"),
            ({"newborn_gender": "dragon"}, "form.choice"),
