@@ -63,11 +63,11 @@ def test_supplement_values_are_checked_like_a_case_and_only_asked_fields_pass(ap
     outbox = api.store.outbox_pending_count()
     bad: list[tuple[dict[str, object], str]] = [
         ({"birth_hospital": "县医院\x07"}, "form.control_char"),
-           ({"birth_hospital": "医" * 61}, "form.too_long"),
-           ({"birth_hospital": 12}, "form.type"),
-           ({"newborn_gender": "dragon"}, "form.choice"),
-           ({"birth_date": "2024-05-01"}, "form.not_requested"),  # not asked for
-           ({"applicant_name": "张三"}, "form.not_requested")]  # no such field at all
+        ({"birth_hospital": "医" * 61}, "form.too_long"),
+        ({"birth_hospital": 12}, "form.type"),
+        ({"newborn_gender": "dragon"}, "form.choice"),
+        ({"birth_date": "2024-05-01"}, "form.not_requested"),  # not asked for
+        ({"applicant_name": "张三"}, "form.not_requested")]  # no such field at all
     for form, code in bad:
         # when the clerk supplements a bad or unrequested value
         r = api.client.post(url, json={"department": "civil_affairs", "form": form}, headers=h)
