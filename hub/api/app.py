@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from hub.api import errors, routes_attachments, routes_callbacks, routes_cases, routes_health, sse
+from hub.api import errors, openapi, routes_attachments, routes_callbacks, routes_cases, routes_health, sse
 from hub.api.context import ApiContext
 from hub.api.limits import RateLimiter
 from hub.api.quotas import StreamSlots, UploadVolume
@@ -27,6 +27,7 @@ def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> F
     app.state.streams = StreamSlots(ctx.settings.max_event_streams_per_terminal)
     app.state.uploads = UploadVolume(ctx.settings.upload_bytes_per_terminal_per_hour)
     errors.install(app)
+    openapi.install(app)
     for module in (routes_health, routes_cases, routes_attachments, sse, routes_callbacks):
         app.include_router(module.routes)
     for path, asgi in mounts:

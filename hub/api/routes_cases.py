@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from hub import metrics
@@ -28,17 +28,16 @@ from hub.api.context import ApiContext
 from hub.api.errors import ApiError
 from hub.api.limits import read_json
 from hub.api.views import case_view
+from hub.api.wire import Supplement as SupplementIn
 from hub.catalogue import check_supplement_form
 from hub.errors import CaseRejected, Problem
-from hub.models import AttachmentRef, Case, FormValue, LegState
+from hub.models import AttachmentRef, Case, LegState
 from hub.status import CaseStatus
 from hub.store.base import CaseRow, Terminal
 from hub.validation import schema_problems, validate_case
 
 routes = APIRouter(prefix="/v1")
 TerminalDep = Annotated[Terminal, Depends(current_terminal)]
-_CASE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": {"type": "object", "description": "a unified case (config/schema/case.json)"}}}}}
 
 NOT_FOUND = ApiError.one(404, "case.not_found", "案件不存在", "case_id")
 NOT_WAITING = ApiError.one(409, "leg.not_waiting", "该部门当前没有要求补充材料", "department")
@@ -90,7 +89,7 @@ def _accept(ctx: ApiContext, terminal: Terminal, raw: object) -> JSONResponse:
                          "created": result.created}, status_code=202)
 
 
-@routes.post("/cases", status_code=202, openapi_extra=_CASE_BODY)
+@routes.post("/cases", status_code=202)  # bodies documented by hub.api.openapi
 async def submit_case(request: Request, terminal: TerminalDep) -> JSONResponse:
     ctx = context(request)
     raw = await read_json(request, ctx.settings.max_body_bytes)
@@ -125,14 +124,6 @@ def list_cases(request: Request, terminal: TerminalDep,
         raise ApiError.one(422, "cursor.invalid", "分页游标无效", "cursor") from None
     return {"items": [case_view(r, ctx.config) for r in page.items],
             "next_cursor": page.next_cursor}
-
-
-class SupplementIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    department: str = Field(min_length=1, max_length=64)
-    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=50)
-    form: dict[str, FormValue] = Field(default_factory=dict, max_length=100)
 
 
 def _supplement(ctx: ApiContext, terminal: Terminal, case_id: uuid.UUID,
