@@ -27,9 +27,9 @@ def declared_length(request: Request, limit: int) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is True, int("²") raises
         raise ApiError.one(400, "body.length", "Content-Length 无效", "(body)")
-    if int(raw) > limit:
+    if len(raw) > 18 or int(raw) > limit:  # int() of thousands of digits raises, too
         raise too_large(limit)
     return int(raw)
 
