@@ -155,7 +155,8 @@ class Api:
             assert r.status_code == 201, r.text
             return str(r.json()["id"])
 
-        terminal_id = {self.token_a: self.term_a, self.token_b: self.term_b}.get(token, "t")
+        terminal = self.store.authenticate(token)  # the case's origin names its terminal
+        terminal_id = terminal.id if terminal is not None else "unknown-terminal"
         body, _ = sample_case(cfg, item, village_code=village, upload=up,
                               terminal_id=terminal_id)
         return body
