@@ -1,7 +1,8 @@
 """Abuse limits with no gaps (issue 18, item 14).
 
-* One attachment belongs to one case: two cases naming the same upload at the same moment, both
-  past the API's first ownership check, end with exactly one owner; the other is refused.
+* One attachment belongs to one case: two cases (or a case and a supplement) naming the same
+  upload at the same moment, both past the API's first ownership check, end with exactly one
+  owner; the other is refused.
   Made deterministic with real PostgreSQL: another writer holds the store's write lock while
   both requests (through two API instances, as behind a load balancer) pass their checks.
 * A terminal holds at most ``max_event_streams_per_terminal`` open ``/v1/events`` streams
@@ -22,8 +23,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from hub.models import LegEventKind
 from hub.store.engine import make_engine
-from tests.support.api import Api, live_server
+from tests.support.api import Api, event, live_server
 
 
 def _lock_waiters(dsn: str) -> int:
@@ -82,6 +84,68 @@ def test_two_concurrent_cases_cannot_both_claim_one_attachment(tmp_path: Path,
         owners = {str(row.case_id) for row in first.store.get_attachments(ids).values()}
         assert owners == {owner_id}
         assert first.store.get_case(uuid.UUID(loser_id)) is None
+    finally:
+        second.close()
+        first.close()
+
+
+def test_a_case_and_a_supplement_cannot_both_claim_one_attachment(tmp_path: Path,
+                                                                   pg_dsn: str) -> None:
+    # given a stored case whose civil affairs leg asks for the household register, a fresh
+    # upload of it, and a second new case that names the same upload
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+    first = Api(tmp_path / "one", pg_dsn)
+    second = Api(tmp_path / "two", pg_dsn)
+    try:
+        waiting = first.new_case(first.token_a)
+        assert first.submit(waiting).status_code == 202
+        row = first.store.get_case(uuid.UUID(waiting["case_id"]))
+        assert row is not None
+        first.store.apply_leg_event(event(row.case, "civil_affairs", LegEventKind.SUBMITTED))
+        first.store.apply_leg_event(event(row.case, "civil_affairs",
+                                          LegEventKind.NEEDS_MATERIALS,
+                                          missing=["household_register"]))
+        up = first.upload(first.token_a, b"register, page 2", "household_register").json()
+        ref = {"id": up["id"], "kind": "household_register", "media_type": "image/jpeg",
+               "size": up["size"], "sha256": up["sha256"]}
+        other = first.new_case(first.token_a)
+        other["attachments"] = [ref if a["kind"] == "household_register" else a
+                                for a in other["attachments"]]
+        url = f"/v1/cases/{waiting['case_id']}/supplements"
+        answers: dict[str, Any] = {}
+        calls = {
+            "case": lambda: first.submit(other, first.token_a),
+            "supplement": lambda: second.client.post(url, headers=first.auth(first.token_a),
+                                                     json={"department": "civil_affairs",
+                                                           "attachments": [ref]})}
+        holder = make_engine(pg_dsn)
+        with holder.connect() as conn:
+            # while another writer holds the store's write lock (both pass their checks)
+            tx = conn.begin()
+            conn.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+            threads = [threading.Thread(target=lambda n=n, f=f: answers.update({n: f()}))
+                       for n, f in calls.items()]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 30
+            while _lock_waiters(pg_dsn) < 2:
+                assert time.monotonic() < deadline, "the two requests never reached the store"
+                assert all(t.is_alive() for t in threads), {k: v.text for k, v in answers.items()}
+                time.sleep(0.05)
+            # when the lock is released and both are written
+            tx.rollback()
+        for t in threads:
+            t.join(30)
+        holder.dispose()
+        # then exactly one of them got the upload, the other was refused at it
+        statuses = sorted(r.status_code for r in answers.values())
+        assert statuses == [202, 422], {k: (r.status_code, r.text) for k, r in answers.items()}
+        winner = next(n for n, r in answers.items() if r.status_code == 202)
+        loser = answers["supplement" if winner == "case" else "case"]
+        assert {e["code"] for e in loser.json()["errors"]} == {"attachment.in_use"}
+        owner = first.store.get_attachments([ref["id"]])[ref["id"]].case_id
+        assert str(owner) == (other if winner == "case" else waiting)["case_id"]
     finally:
         second.close()
         first.close()
