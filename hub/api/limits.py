@@ -2,6 +2,7 @@
 
 ``read_body`` streams the body and stops at the limit, so an oversize request never sits whole in
 memory; a declared ``Content-Length`` over the limit is refused before reading anything.
+``read_json`` decodes with ``hub.strictjson`` (no NaN/Infinity, no duplicate keys).
 ``RateLimiter`` is a sliding one-minute window per terminal, kept in this process: with several
 API instances behind a load balancer each enforces the limit on its own share.
 """

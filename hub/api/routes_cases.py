@@ -4,7 +4,12 @@
 result again (202), a different body 409. Nothing is stored unless every check passed; case,
 legs and outbox rows are then written in one store transaction, shared with the other cases
 arriving at the same moment (group commit, ``hub.store.group``): the answer is sent only once
-that transaction committed.
+that transaction committed. The case must name the authenticated terminal in
+``origin.terminal_id`` (the audit log records it). An attachment claimed by another case
+meanwhile is decided inside that transaction (``hub.store.claims``): 422 ``attachment.in_use``.
+
+A supplement answers a leg waiting for materials: its form may carry only the fields the
+department asked for, each checked like a case's (``catalogue.check_supplement_form``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ with ``Last-Event-ID`` (or ``?after=``) and gets every later event of its villag
 none skipped (feed rows commit in sequence order, see ``hub.store.tx``). ``?once=1`` sends what
 is there and ends; ``?timeout=S`` ends after S seconds (tests, simple pollers). A keep-alive
 comment goes out every ``sse_heartbeat_s``; the terminal's token is re-checked then, so a revoked
-terminal's stream ends.
+terminal's stream ends. A position that is not an event sequence number (up to 2^63-1) is a 422
+before the stream starts; a terminal holds at most ``max_event_streams_per_terminal`` streams at
+once (429 beyond, ``hub.api.quotas``).
 """
 
 from __future__ import annotations
