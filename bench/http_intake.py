@@ -45,6 +45,7 @@ def prepare(dsn: str, cases: list[dict[str, Any]]) -> str:
     try:
         terminal_id, token = store.add_terminal(VILLAGE, "bench terminal")
         for case in cases:
+            case["origin"]["terminal_id"] = terminal_id  # the hub refuses any other origin
             for a in case["attachments"]:
                 store.record_attachment(AttachmentRow(
                     id=a["id"], village=VILLAGE, terminal_id=terminal_id, kind=a["kind"],

@@ -110,7 +110,7 @@ def drive(rt: Runtime, base_url: str, *, cases: int, seed: int = 2024,
           timeout_s: float = 180.0) -> DemoResult:
     """Submit ``cases`` over HTTP, answer requests for materials, wait until all settle."""
     cfg = rt.cfg
-    _, token = rt.store.add_terminal(VILLAGE, "demo terminal")
+    terminal_id, token = rt.store.add_terminal(VILLAGE, "demo terminal")
     term = Terminal(base_url, token)
     rng = random.Random(seed)
     started = time.monotonic()
@@ -120,7 +120,7 @@ def drive(rt: Runtime, base_url: str, *, cases: int, seed: int = 2024,
         for n in range(cases):
             item = cfg.catalogue.items[n % len(cfg.catalogue.items)]
             case, _ = sample_case(cfg, item, village_code=VILLAGE, rng=rng, upload=None,
-                                  terminal_id="demo")
+                                  terminal_id=terminal_id)
             files = sample_case(cfg, item, village_code=VILLAGE, rng=random.Random(n))[1]
             case["attachments"] = [{"id": term.upload(f), "kind": f.kind,
                                     "media_type": f.media_type, "size": len(f.content),

@@ -1,4 +1,5 @@
-"""``hub schema case``: print the unified case's JSON Schema (committed in config/schema/)."""
+"""``hub schema NAME``: print a JSON Schema committed in config/schema/ (the unified case, the
+bus messages, and every body of the HTTP API, ``hub.intake.api.openapi.BODIES``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from hub.domain.models import Case, LegEvent, LegMessage
+from hub.domain.models import LegEvent, LegMessage
+from hub.intake.api.openapi import BODIES
 
 SCHEMAS: dict[str, type[BaseModel]] = {
-    "case": Case, "leg-message": LegMessage, "leg-event": LegEvent}
+    "leg-message": LegMessage, "leg-event": LegEvent, **BODIES}  # BODIES: the API's, case first
 
 
 def schema_json(name: str) -> str:
@@ -19,7 +21,7 @@ def schema_json(name: str) -> str:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("schema", help="print a JSON Schema (case, leg-message, leg-event)")
+    p = sub.add_parser("schema", help="print a JSON Schema (case, supplement, case-view, ...)")
     p.add_argument("name", choices=sorted(SCHEMAS))
     p.set_defaults(func=run)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -159,5 +159,24 @@ def check_form(item: CatalogueItem, form: Mapping[str, Any]) -> list[Problem]:
             continue
         found = _check_value(f, value, f"form.{f.key}")
         if found:
+            problems.append(found)
+    return problems
+
+
+def check_supplement_form(item: CatalogueItem, form: Mapping[str, Any],
+                          asked: Collection[str]) -> list[Problem]:
+    """Every problem of a supplement's ``form``: only fields of the item that the department
+    asked for (``asked``: the codes of its request), each value checked as in a case."""
+    problems: list[Problem] = []
+    known = {f.key: f for f in item.form}
+    for key, value in form.items():
+        path = f"form.{key[:64]}"
+        f = known.get(key)
+        if f is None or key not in asked:
+            what = f"“{f.label}”" if f else "这一项"
+            problems.append(Problem(path, "form.not_requested", f"部门没有要求补充{what}"))
+        elif value is None:
+            problems.append(Problem(path, "form.missing", f"请填写“{f.label}”"))
+        elif (found := _check_value(f, value, path)) is not None:
             problems.append(found)
     return problems

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_attachments_per_case: int = Field(default=30, gt=0)
     requests_per_terminal_per_minute: int = Field(default=600, gt=0)
+    # Per terminal: open /v1/events streams at once, and attachment bytes per sliding hour.
+    max_event_streams_per_terminal: int = Field(default=4, gt=0)
+    upload_bytes_per_terminal_per_hour: int = Field(default=4 * 1024 * 1024 * 1024, gt=0)
     blob_key_file: Path | None = None  # else HUB_BLOB_KEY (base64) else a key under data_dir
 
     def sqlite_path(self) -> Path:

@@ -18,6 +18,7 @@ import hmac
 import json
 from typing import Any
 
+from hub.domain import strictjson
 from hub.domain.adapter import Result
 from hub.domain.errors import MalformedMessage, PermanentError
 
@@ -38,7 +39,8 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, now: f
         expected = sign(secret, timestamp, body)
     except UnicodeEncodeError:
         raise PermanentError("callback timestamp is not ASCII", reason="forged") from None
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    # compare_digest raises TypeError on a non-ASCII str: a forged header must not become a 500
+    if not signature.isascii() or not hmac.compare_digest(expected, signature.strip().lower()):
         raise PermanentError("callback signature does not match", reason="forged")
     try:
         sent = float(timestamp)
@@ -67,7 +69,7 @@ def _text(doc: dict[str, Any], key: str, *, required: bool) -> str | None:
 def parse_result(body: bytes | str | dict[str, Any]) -> Result:
     """A result from a callback body (or a polled JSON object), validated strictly."""
     try:
-        doc = json.loads(body) if isinstance(body, bytes | str) else body
+        doc = strictjson.loads(body) if isinstance(body, bytes | str) else body
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedMessage("callback body is not JSON") from exc
     if not isinstance(doc, dict):

@@ -35,6 +35,8 @@ class CreateResult:
     conflict: bool
     tracking_code: str | None
     status: CaseStatus | None
+    # attachments already owned by another case: nothing was written (``hub.store.claims``)
+    in_use: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class SupplementResult:
     applied: bool
     refused_reason: str | None = None
     leg_state: LegState | None = None
+    in_use: tuple[str, ...] = ()  # attachments owned by another case: nothing was written
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ Guarantees (exactly those of one ``create_case`` per transaction, see ``hub.stor
 case id already stored, or created earlier in the same batch, answers ``created=False`` with the
 stored tracking code and status when the body hash is the same, and ``conflict`` (nothing
 written) when it differs; every created case gets its legs, one outbox row per leg in leg order,
-its attachments linked to it (the last case to name an attachment owns it, as one by one), one
+its attachments linked to it (an attachment another case owns, also one created earlier in the
+batch, refuses the case with ``in_use`` and writes nothing for it: ``hub.store.claims``), one
 ``case_created`` audit entry and one feed entry, in the batch's order. The caller holds the
 writer lock for the whole batch, so the in-memory view of which ids exist cannot go stale.
 """
@@ -23,6 +24,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from hub.domain.leg_states import CaseStatus, derive_case_status
 from hub.domain.models import Case, LegMessage, LegState
+from hub.store import claims
 from hub.store import schema as t
 from hub.store.base import CreateResult
 from hub.store.rows import tracking_code
@@ -58,6 +60,8 @@ def create_cases(tx: WriteTx, items: Sequence[CaseItem]) -> list[CreateResult]:
     outbox: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
     results: list[CreateResult] = []
+    # attachment id -> owning case, as stored and as claimed earlier in this batch
+    owned = claims.owners(tx, (a.id for case, _l, _h in items for a in case.attachments))
     for case, legs, body_hash in items:
         cid = str(case.case_id)
         old = known.get(cid)
@@ -67,6 +71,12 @@ def create_cases(tx: WriteTx, items: Sequence[CaseItem]) -> list[CreateResult]:
                                         tracking_code=old[1] if same else None,
                                         status=old[2] if same else None))
             continue
+        in_use = claims.taken(owned, (a.id for a in case.attachments), cid)
+        if in_use:
+            results.append(CreateResult(created=False, conflict=False, tracking_code=None,
+                                        status=None, in_use=in_use))
+            continue
+        owned.update({a.id: cid for a in case.attachments})
         code = tracking_code(case.case_id)
         village = case.origin.village_code
         status = derive_case_status([LegState.PENDING] * len(legs))
@@ -91,7 +101,7 @@ def create_cases(tx: WriteTx, items: Sequence[CaseItem]) -> list[CreateResult]:
         results.append(CreateResult(created=True, conflict=False, tracking_code=code,
                                     status=status))
     # Cases before legs before outbox rows (the order of one create_case); executemany keeps
-    # each list's order, so outbox ids follow the batch's order and the last link wins.
+    # each list's order, so outbox ids follow the batch's order.
     for stmt, rows in ((_INSERT_CASE, cases), (_INSERT_LEG, legs_rows),
                        (_INSERT_OUTBOX, outbox), (_LINK, links)):
         if rows:

@@ -25,6 +25,7 @@ from hub.domain.leg_states import (
 from hub.domain.leg_states import refusal_reason as _refusal
 from hub.domain.models import Case, LegEvent, LegEventKind, LegMessage, LegState
 from hub.outbox.relay import OutboxRow
+from hub.store import claims
 from hub.store import schema as t
 from hub.store.base import ApplyResult, CasePage, CaseRow, CreateResult, SupplementResult
 from hub.store.cases import CaseItem, create_cases, outbox_row
@@ -147,6 +148,11 @@ class SqlStore(SqlMoreMixin):
                 return SupplementResult(applied=False, leg_state=current,
                                         refused_reason=_refusal(current,
                                                                 LegEventKind.RESUBMITTED))
+            ids = [a.id for a in message.attachments]
+            in_use = claims.taken(claims.owners(tx, ids), ids, cid)
+            if in_use:
+                return SupplementResult(applied=False, leg_state=current,
+                                        refused_reason="attachment in use", in_use=in_use)
             tx.conn.execute(update(t.legs).where(t.legs.c.leg_id == leg.leg_id).values(
                 state=LegState.RESUBMITTED.value, missing_materials="[]",
                 updated_us=tx.now_us))

@@ -25,8 +25,9 @@ Plan = list[tuple[dict[str, Any], list[SampleFile]]]
 
 
 class Clerk:
-    def __init__(self, base_url: str, token: str, cfg: HubConfig, *,
+    def __init__(self, base_url: str, token: str, cfg: HubConfig, *, terminal_id: str,
                  patience_s: float = 120.0) -> None:
+        self.terminal_id = terminal_id  # the case's origin must name the authenticated terminal
         self.http = httpx.Client(base_url=base_url, timeout=10,
                                  headers={"Authorization": f"Bearer {token}"})
         self.cfg = cfg
@@ -64,7 +65,7 @@ class Clerk:
         rng = random.Random(seed)
         items = self.cfg.catalogue.items
         return [sample_case(self.cfg, items[n % len(items)], village_code=VILLAGE, rng=rng,
-                            terminal_id="fault-terminal") for n in range(count)]
+                            terminal_id=self.terminal_id) for n in range(count)]
 
     def submit_one(self, case: dict[str, Any], files: list[SampleFile]) -> str:
         case = dict(case, attachments=[self._upload(f) for f in files])

@@ -14,8 +14,8 @@ from tests.support.faults import FaultHub
 
 
 def clerk_for(hub: FaultHub) -> Clerk:
-    _, token = hub.store().add_terminal(VILLAGE, "fault terminal")
-    return Clerk(hub.base_url, token, hub.cfg)
+    terminal_id, token = hub.store().add_terminal(VILLAGE, "fault terminal")
+    return Clerk(hub.base_url, token, hub.cfg, terminal_id=terminal_id)
 
 
 def run_scenario(hub: FaultHub, scenario: str, *, cases: int | Plan,

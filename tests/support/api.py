@@ -155,7 +155,10 @@ class Api:
             assert r.status_code == 201, r.text
             return str(r.json()["id"])
 
-        body, _ = sample_case(cfg, item, village_code=village, upload=up)
+        terminal = self.store.authenticate(token)  # the case's origin names its terminal
+        terminal_id = terminal.id if terminal is not None else "unknown-terminal"
+        body, _ = sample_case(cfg, item, village_code=village, upload=up,
+                              terminal_id=terminal_id)
         return body
 
     def submit(self, body: dict[str, Any], token: str | None = None) -> Any:

@@ -372,7 +372,7 @@ def _intake_story(store: Store, att: str, *, batch: bool) -> list[Any]:
               (a, "0" * 64)]
     items = [(case, route(case, config()), h) for case, h in script]
     results = store.create_cases(items) if batch else [store.create_case(*i) for i in items]
-    answers = [(r.created, r.conflict, r.status,
+    answers = [(r.created, r.conflict, r.status, bool(r.in_use),
                 r.tracking_code == tracking_code(case.case_id) if r.tracking_code else None)
                for (case, _h), r in zip(script, results, strict=True)]
     names = {str(x.case_id): n for n, x in zip("abpqcd", (a, b, p, q, c, d), strict=True)}
@@ -397,15 +397,17 @@ def test_a_batch_of_cases_ends_exactly_as_the_same_cases_one_by_one(store: Store
     assert batched == one_by_one
     answers, outbox, feed, history, owner = batched
     received = CaseStatus.RECEIVED
-    assert answers == [(True, False, received, True), (True, False, received, True),
-                       (False, False, received, True), (False, True, None, None),
-                       (False, False, received, True), (False, True, None, None),
-                       (True, False, received, True), (True, False, received, True),
-                       (False, True, None, None)]
-    assert outbox == ["p", "p", "q", "q", "a", "a", "b", "b", "c", "c", "d", "d"]
-    assert [t for _n, t in feed] == ["case_created"] * 6
-    assert history == {n: ["case_created"] for n in "abcd"}
-    assert owner == "d"  # the last case to name an attachment owns it, as one by one
+    free, taken = False, True
+    assert answers == [(True, False, received, free, True), (True, False, received, free, True),
+                       (False, False, received, free, True), (False, True, None, free, None),
+                       (False, False, received, free, True), (False, True, None, free, None),
+                       (True, False, received, free, True), (False, False, None, taken, None),
+                       (False, True, None, free, None)]
+    assert outbox == ["p", "p", "q", "q", "a", "a", "b", "b", "c", "c"]
+    assert [t for _n, t in feed] == ["case_created"] * 5
+    assert history == {"a": ["case_created"], "b": ["case_created"], "c": ["case_created"],
+                       "d": []}
+    assert owner == "c"  # the first case to claim an attachment owns it; d is refused
     assert auditchain.verify(list(store.audit_entries())) == []
 
 

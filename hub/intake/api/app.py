@@ -13,9 +13,18 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from hub.intake.api import errors, routes_attachments, routes_callbacks, routes_cases, routes_health, sse
+from hub.intake.api import (
+    errors,
+    openapi,
+    routes_attachments,
+    routes_callbacks,
+    routes_cases,
+    routes_health,
+    sse,
+)
 from hub.intake.api.context import ApiContext
 from hub.intake.api.limits import RateLimiter
+from hub.intake.api.quotas import StreamSlots, UploadVolume
 
 
 def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> FastAPI:
@@ -23,7 +32,10 @@ def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> F
                   description="村便民服务室一次提交、多部门办理的集成枢纽接口")
     app.state.ctx = ctx
     app.state.limiter = RateLimiter(ctx.settings.requests_per_terminal_per_minute)
+    app.state.streams = StreamSlots(ctx.settings.max_event_streams_per_terminal)
+    app.state.uploads = UploadVolume(ctx.settings.upload_bytes_per_terminal_per_hour)
     errors.install(app)
+    openapi.install(app)
     for module in (routes_health, routes_cases, routes_attachments, sse, routes_callbacks):
         app.include_router(module.routes)
     for path, asgi in mounts:

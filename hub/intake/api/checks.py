@@ -2,8 +2,9 @@
 
 An attachment reference must name an upload of the caller's own village whose recorded size,
 SHA-256 and kind match the reference (the claim check), and must not already belong to another
-case. An unknown id and another village's id get the same answer, so ids of other villages
-cannot be probed.
+case. This check gives the quick, itemised answer; two requests racing for one upload are
+decided again inside the write transaction (``hub.store.claims``). An unknown id and another
+village's id get the same answer, so ids of other villages cannot be probed.
 """
 
 from __future__ import annotations

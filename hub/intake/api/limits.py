@@ -2,21 +2,21 @@
 
 ``read_body`` streams the body and stops at the limit, so an oversize request never sits whole in
 memory; a declared ``Content-Length`` over the limit is refused before reading anything.
+``read_json`` decodes with ``hub.domain.strictjson`` (no NaN/Infinity, no duplicate keys).
 ``RateLimiter`` is a sliding one-minute window per terminal, kept in this process: with several
 API instances behind a load balancer each enforces the limit on its own share.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import Request
 
+from hub.domain import strictjson
 from hub.intake.api.errors import ApiError
 
 
@@ -28,9 +28,9 @@ def declared_length(request: Request, limit: int) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is True, int("²") raises
         raise ApiError.one(400, "body.length", "Content-Length 无效", "(body)")
-    if int(raw) > limit:
+    if len(raw) > 18 or int(raw) > limit:  # int() of thousands of digits raises, too
         raise too_large(limit)
     return int(raw)
 
@@ -45,30 +45,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(buf)
 
 
-class DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"duplicate key {key!r}")
-        self.key = key
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Refuse ``{"a": 1, "a": 2}``: parsers disagree on which value wins, so the hub and a
-    department system could read different data from the same body."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise DuplicateKey(key)
-        out[key] = value
-    return out
-
-
 async def read_json(request: Request, limit: int) -> object:
+    """The body as JSON, decoded by ``hub.domain.strictjson`` (no NaN/Infinity, no duplicate keys)."""
     body = await read_body(request, limit)
     try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
-    except DuplicateKey as exc:
-        raise ApiError.one(400, "body.duplicate_key", f"JSON中字段“{exc.key[:40]}”重复出现",
-                           "(body)") from None
+        return strictjson.loads(body.decode("utf-8"))
+    except strictjson.StrictJsonError as exc:
+        raise ApiError.one(400, exc.code, exc.message, "(body)") from None
     except (UnicodeDecodeError, ValueError):
         raise ApiError.one(400, "body.json", "请求内容不是有效的JSON（UTF-8）",
                            "(body)") from None

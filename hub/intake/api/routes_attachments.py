@@ -20,6 +20,7 @@ from hub.domain.models import utcnow
 from hub.intake.api.auth import context
 from hub.intake.api.errors import ApiError
 from hub.intake.api.limits import declared_length, too_large
+from hub.intake.api.quotas import UploadVolume
 from hub.intake.api.routes_cases import TerminalDep
 from hub.store.base import AttachmentRow
 
@@ -40,7 +41,9 @@ def _materials(request: Request) -> set[str]:
 async def upload(request: Request, terminal: TerminalDep) -> JSONResponse:
     ctx = context(request)
     limit = ctx.settings.max_attachment_bytes
-    declared_length(request, limit)
+    declared = declared_length(request, limit)
+    volume: UploadVolume = request.app.state.uploads
+    volume.check(terminal.id, declared or 0)
     problems: list[Problem] = []
     sha = request.headers.get("x-content-sha256", "").strip().lower()
     if not _SHA.match(sha):
@@ -59,6 +62,7 @@ async def upload(request: Request, terminal: TerminalDep) -> JSONResponse:
     try:
         async for chunk in request.stream():
             if chunk:
+                volume.take(terminal.id, len(chunk))
                 await run_in_threadpool(writer.write, chunk)
         info = await run_in_threadpool(writer.commit, sha)
     except PermanentError as exc:
