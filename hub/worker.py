@@ -180,6 +180,12 @@ class DepartmentWorker:
     def _submit_one(self, index: int, msg: LegMessage, delivery: Delivery) -> _Result:
         if not self._wait_for_circuit():
             return Retry("worker stopping", 1.0)
+        try:  # every way out settles the breaker: a probe without a verdict is handed back
+            return self._submit_allowed(index, msg, delivery)
+        finally:
+            self.breaker.release()
+
+    def _submit_allowed(self, index: int, msg: LegMessage, delivery: Delivery) -> _Result:
         if not self.limiter.acquire(self.stop):
             return Retry("worker stopping", 1.0)
         try:
