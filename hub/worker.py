@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from adapters.base import Adapter, Receipt, SubmitRequest
 from adapters.protection import CircuitBreaker, RateLimiter
-from hub import mapping
+from hub import ids, mapping
 from hub.bus.base import (
     Ack,
     Bus,
@@ -278,14 +278,14 @@ class DepartmentWorker:
         receipt = quick_retry(lambda: self.adapter.submit(request), self.dept.retry)
         self.breaker.record_success()
         kind = LegEventKind.SUBMITTED if msg.kind == "submit" else LegEventKind.RESUBMITTED
-        event = LegEvent(event_id=f"s:{msg.message_id}", case_id=msg.case_id, leg_id=msg.leg_id,
-                         department=self.department, kind=kind,
+        event = LegEvent(event_id=ids.submitted_event_id(msg.message_id), case_id=msg.case_id,
+                         leg_id=msg.leg_id, department=self.department, kind=kind,
                          receipt=receipt.department_ref, at=utcnow())
         return _Submitted(index, msg, receipt, event, event.model_dump_json())
 
     def _note_retry(self, msg: LegMessage, attempt: int, exc: TransientError) -> None:
         """Evidence of the failed attempt for ``hub trace`` (best effort: the retry matters)."""
-        event = LegEvent(event_id=f"t:{msg.message_id}:{attempt}", case_id=msg.case_id,
+        event = LegEvent(event_id=ids.retrying_event_id(msg.message_id, attempt), case_id=msg.case_id,
                          leg_id=msg.leg_id, department=self.department,
                          kind=LegEventKind.RETRYING,
                          detail=f"attempt {attempt}: {type(exc).__name__}: {exc}"[:2000],
@@ -296,7 +296,7 @@ class DepartmentWorker:
             log.warning("could not publish retry evidence for %s", msg.leg_id)
 
     def _fail(self, msg: LegMessage, exc: PermanentError) -> None:
-        event = LegEvent(event_id=f"f:{msg.message_id}", case_id=msg.case_id, leg_id=msg.leg_id,
+        event = LegEvent(event_id=ids.failed_event_id(msg.message_id), case_id=msg.case_id, leg_id=msg.leg_id,
                          department=self.department, kind=LegEventKind.FAILED,
                          detail=f"{exc.reason}: {exc}"[:2000], at=utcnow())
         self.bus.publish("events", [event_message(event)])
