@@ -41,6 +41,7 @@ from hub.bus.base import (
     dept_queue,
     outcome_for_exception,
 )
+from hub.bus.budget import RetryBudget
 from hub.bus.quick import quick_retry
 from hub.config import HubConfig
 from hub.errors import MalformedMessage, PermanentError, TransientError
@@ -89,6 +90,8 @@ class DepartmentWorker:
         self.open_attachment = open_attachment
         self.limiter = RateLimiter(self.dept.rate_limit_per_s)
         self.breaker = CircuitBreaker.from_policy(self.dept.circuit)
+        # The one owner of the retry budget (the buses plan with the same rules).
+        self.budget = RetryBudget(self.dept.retry.tiers(), self._exhausted)
         self._hook = hook
         self.concurrency = max(1, concurrency)  # legs of one batch submitted at once
         self._pool: ThreadPoolExecutor | None = None
@@ -195,19 +198,24 @@ class DepartmentWorker:
         except TransientError as exc:
             self.breaker.record_failure()
             self._note_retry(msg, delivery.attempt, exc)
-            if self._budget_spent(delivery.attempt):
-                # Every delayed tier is used up: park it here, where the leg can be marked
-                # failed (settled, replayable) — a leg parked by the bus alone would show
-                # "dispatched" to the clerk for ever.
-                spent = PermanentError(f"retries exhausted after {delivery.attempt} deliveries: "
-                                       f"{exc}", reason="retries_exhausted")
-                return self._fail_permanently(msg, spent)
-            self._emit("retry", attempt=delivery.attempt, reason=str(exc)[:200],
-                       case_id=str(msg.case_id), leg_id=msg.leg_id)
-            return Retry(str(exc)[:500], exc.retry_after_s)
+            outcome = self.budget.settle(delivery, Retry(str(exc)[:500], exc.retry_after_s))
+            if isinstance(outcome, Retry):
+                self._emit("retry", attempt=delivery.attempt, reason=str(exc)[:200],
+                           case_id=str(msg.case_id), leg_id=msg.leg_id)
+            return outcome
         except Exception as exc:  # a bug, not the department: retry later, never lose the leg
             log.exception("submitting a leg to %s failed unexpectedly", self.department)
-            return outcome_for_exception(exc)
+            fate = outcome_for_exception(exc)
+            return self.budget.settle(delivery, fate) if isinstance(fate, Retry) else fate
+
+    def _exhausted(self, delivery: Delivery, retry: Retry, reason: str) -> Outcome:
+        """The retry budget is spent (``RetryBudget.on_exhausted``): mark the leg failed here,
+        settled and replayable — a leg parked by the bus alone would show "dispatched" to the
+        clerk for ever — then park the message with the reason."""
+        msg = self._parse(delivery)
+        spent = PermanentError(f"retries exhausted after {delivery.attempt} deliveries: "
+                               f"{retry.reason}", reason=reason)
+        return self._fail_permanently(msg, spent)
 
     def _fail_permanently(self, msg: LegMessage, exc: PermanentError) -> Outcome:
         try:
@@ -253,11 +261,6 @@ class DepartmentWorker:
         for s in submitted:
             self._emit("submitted", case_id=str(s.msg.case_id), leg_id=s.msg.leg_id,
                        duplicate=s.receipt.duplicate)
-
-    def _budget_spent(self, attempt: int) -> bool:
-        """True on the last delivery the retry policy allows (one per tier, plus the first)."""
-        policy = self.dept.retry
-        return attempt > len(policy.tiers_s) or attempt >= policy.delivery_limit
 
     def _wait_for_circuit(self) -> bool:
         """Pause (holding this delivery) while the circuit is open; True once we may call."""
