@@ -47,6 +47,13 @@ class StatusTracker:
         self.store = store
         self._hook = hook
 
+    def apply(self, event: LegEvent) -> ApplyResult:
+        """Apply one event arriving outside the bus (a signed callback) exactly as a consumed
+        one: through the store's state machine, then the same hooks (metrics, logs)."""
+        result = self.store.apply_leg_events([event])[0]
+        self._after(event, result)
+        return result
+
     def handle(self, delivery: Delivery) -> Outcome:
         try:
             event = LegEvent.model_validate_json(delivery.message.body)

@@ -25,7 +25,9 @@ from hub.api.auth import context
 from hub.api.errors import ApiError
 from hub.api.limits import read_body
 from hub.errors import MalformedMessage, PermanentError
+from hub.instrument import tracker_hook
 from hub.results import RefusedResult, result_event
+from hub.tracker import StatusTracker
 
 routes = APIRouter(prefix="/v1")
 
@@ -60,6 +62,8 @@ async def callback(department: str, request: Request) -> dict[str, Any]:
     except RefusedResult as exc:
         field = "leg_id" if exc.reason == "unknown_leg" else "(body)"
         raise ApiError.one(422, f"callback.{exc.reason}", "回调结果无法登记", field) from None
-    applied = await run_in_threadpool(ctx.store.apply_leg_event, event)
+    # Through the status tracker, as every answer: the same hooks and metrics see it.
+    tracker = StatusTracker(ctx.store, tracker_hook(ctx.store))
+    applied = await run_in_threadpool(tracker.apply, event)
     return {"result_id": result.result_id, "applied": applied.applied,
             "duplicate": applied.duplicate, "refused_reason": applied.refused_reason}

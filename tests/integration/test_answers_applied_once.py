@@ -153,3 +153,27 @@ def test_a_retry_keeps_what_the_department_told_the_clerk(api: Api) -> None:
     # and the retry is still evidence in the audit log
     entries = [h.entry for h in api.store.case_history(case_id) if h.kind == "leg_event"]
     assert any(e.get("event") == "retrying" for e in entries)
+
+
+def settled_count() -> float:
+    from hub import metrics
+
+    return metrics.REGISTRY.get_sample_value("hub_case_settle_seconds_count") or 0.0
+
+
+def test_a_callback_goes_through_the_tracker_like_every_answer(api: Api) -> None:
+    # (issue 12, item 2) a callback that settles a case is seen by the tracker's hooks: the
+    # settle-time histogram counts it as it counts a case settled by a polled answer
+    case_id = submitted_case(api)
+    row = api.store.get_case(case_id)
+    assert row is not None
+    for other in {g.department for g in row.legs} - {DEPT}:
+        api.store.apply_leg_event(event(row.case, other, K.SUBMITTED, receipt="R"))
+        api.store.apply_leg_event(event(row.case, other, K.APPROVED))
+    before = settled_count()
+    doc = {"result_id": "MZ-1-11", "leg_id": f"{case_id}:{DEPT}", "outcome": "approved",
+           "department_ref": "MZ-1", "detail": "审核通过", "missing_materials": []}
+    assert callback(api, doc).json()["applied"] is True
+    settled = api.store.get_case(case_id)
+    assert settled is not None and settled.settled
+    assert settled_count() == before + 1
