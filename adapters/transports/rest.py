@@ -35,9 +35,9 @@ from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
 from hub.config.codetables import CodeTable
 from hub.config.departments import DepartmentConfig, RestTransport
-from hub.domain.adapter import Health, Receipt, Result, SubmitRequest
+from hub.domain.adapter import Health, QuarantinedAnswer, Receipt, Result, SubmitRequest
 from hub.domain.callbacks import parse_result
-from hub.domain.errors import PermanentError, RateLimited, TransientError
+from hub.domain.errors import MalformedMessage, PermanentError, RateLimited, TransientError
 
 __all__ = ["RestAdapter"]
 
@@ -66,6 +66,7 @@ class RestAdapter:
         self._pending: dict[str, int] = {}
         self._cursor = 0
         self._max_seen = 0
+        self._quarantined: list[QuarantinedAnswer] = []
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -128,13 +129,23 @@ class RestAdapter:
         out: list[Result] = []
         for item in items:
             if not isinstance(item, dict) or not isinstance(item.get("seq"), int):
-                raise PermanentError(f"{self.department}: result without seq",
-                                     reason="malformed_response")
+                # No position to move past; the others' positions move the cursor.
+                self._quarantined.append(QuarantinedAnswer("(no seq)", "malformed_result"))
+                continue
             seq = item.pop("seq")
-            result = parse_result(item)
-            self._pending[result.result_id] = seq
             self._max_seen = max(self._max_seen, seq)
+            try:
+                result = parse_result(item)
+            except (MalformedMessage, RecursionError):  # skipped: the cursor moves past it
+                self._quarantined.append(QuarantinedAnswer(f"seq {seq}", "malformed_result"))
+                continue
+            self._pending[result.result_id] = seq
             out.append(result)
+        return out
+
+    def take_quarantined(self) -> list[QuarantinedAnswer]:
+        """Answers skipped as unreadable since the last call."""
+        out, self._quarantined = self._quarantined, []
         return out
 
     def ack_results(self, results: Sequence[Result]) -> None:

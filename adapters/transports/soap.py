@@ -50,7 +50,7 @@ from adapters.registry import lookup_secret
 from adapters.transports.attachments import check_sizes, has_attachments, read_verified
 from hub.config.codetables import CodeTable
 from hub.config.departments import DepartmentConfig, SoapTransport
-from hub.domain.adapter import Health, Receipt, Result, SubmitRequest
+from hub.domain.adapter import Health, QuarantinedAnswer, Receipt, Result, SubmitRequest
 from hub.domain.errors import ConfigError, PermanentError, Problem, TransientError
 
 __all__ = ["SoapAdapter", "hardened_settings"]
@@ -104,6 +104,7 @@ class SoapAdapter:
         self._pending: dict[str, int] = {}  # polled, not yet acknowledged: result id -> seq
         self._cursor = 0
         self._max_seen = 0
+        self._quarantined: list[QuarantinedAnswer] = []
 
     # -- the one place zeep and requests exceptions are translated ------------------------------
     def _call(self, operation: str, **kwargs: Any) -> Any:
@@ -169,14 +170,20 @@ class SoapAdapter:
         reply = self._call("QueryStatus", since=self._cursor)
         out: list[Result] = []
         for item in reply or ():
-            if item.outcome not in _OUTCOMES:
-                raise PermanentError(f"{self.department}: unknown outcome", reason="malformed")
             seq = int(item.seq)
-            self._pending[str(item.resultId)] = seq
             self._max_seen = max(self._max_seen, seq)
+            if item.outcome not in _OUTCOMES:  # skipped: the cursor moves past it
+                self._quarantined.append(QuarantinedAnswer(f"seq {seq}", "unknown_outcome"))
+                continue
+            self._pending[str(item.resultId)] = seq
             out.append(Result(result_id=str(item.resultId), leg_id=str(item.requestId),
                               outcome=item.outcome, department_ref=str(item.receiptNo),
                               detail=item.detail, missing_materials=tuple(item.missingMaterial)))
+        return out
+
+    def take_quarantined(self) -> list[QuarantinedAnswer]:
+        """Answers skipped as unreadable since the last call."""
+        out, self._quarantined = self._quarantined, []
         return out
 
     def ack_results(self, results: Sequence[Result]) -> None:

@@ -68,7 +68,7 @@ def delivery_of(lane: Lane, method: Any, props: Any, body: bytes) -> tuple[Deliv
     before = int(h.get(INTERNAL_HEADER_PREFIX + "attempt", 0))
     returned = int(h.get("x-delivery-count", 0))  # quorum queue: earlier deliveries given back
     tier = int(h.get(INTERNAL_HEADER_PREFIX + "tier", 0))
-    return Delivery(msg, lane.queue, before + returned + 1), tier
+    return Delivery(msg, lane.queue, before + returned + 1, tier), tier
 
 
 def dead_letter_of(lane: Lane, props: Any, body: bytes) -> DeadLetter:

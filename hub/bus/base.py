@@ -45,6 +45,7 @@ class Delivery:
     message: Message
     queue: str
     attempt: int  # 1 on first delivery; counts redeliveries and delayed retries
+    tier: int = 0  # retry tiers used so far (hub.bus.budget.RetryBudget decides with it)
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,7 @@ class EmbeddedBus:
             return False
         outcome: Outcome
         try:
-            outcome = handler(Delivery(message, lane.queue, attempts))
+            outcome = handler(Delivery(message, lane.queue, attempts, _tier))
         except Exception as exc:
             outcome = outcome_for_exception(exc)
             if not isinstance(exc, TransientError | PermanentError):
@@ -333,7 +333,7 @@ class EmbeddedBus:
                 live.append((row, message))
         if not live:
             return
-        deliveries = [Delivery(m, lane.queue, row[5]) for row, m in live]
+        deliveries = [Delivery(m, lane.queue, row[5], row[6]) for row, m in live]
         outcomes = batch_outcomes(handler, deliveries, lane.queue)
         for (row, message), outcome in zip(live, outcomes, strict=True):
             if self._settle(lane, token, row, message, outcome):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.bus.base import dead_queue, dept_queue, status_queue
+from hub.bus.budget import RetryBudget
 from hub.domain.retry import RetryTiers
 
 STATUS_LANE = "status"
@@ -62,13 +63,9 @@ class Lane:
     def next_retry(self, tier: int, delay_s: float | None) -> tuple[float, int] | None:
         """(delay, next tier) for a ``Retry`` at ``tier``; ``None`` once the tiers are used up.
 
-        An explicit delay does not consume a tier (the delivery limit still bounds it).
+        The rule is ``hub.bus.budget.RetryBudget.plan`` (the one the worker decides with).
         """
-        if delay_s is not None:
-            return max(0.0, delay_s), tier
-        if tier >= len(self.tiers.tiers_s):
-            return None
-        return self.tiers.tiers_s[tier], tier + 1
+        return RetryBudget(self.tiers).plan(tier, delay_s)
 
     def tier_for_delay(self, delay_s: float) -> int:
         """The first tier at least ``delay_s`` long (the last one if none is)."""

@@ -3,10 +3,14 @@
 Reads the store's audit entries in sequence order and runs ``hub.evidence.audit_chain.verify``. Each
 edited, removed or reordered entry is named by its sequence number; any breach exits 1.
 
-Limits, stated plainly: a chain proves every entry is linked to the one before it. With
-``--since SEQ`` the entry before ``SEQ`` is taken on trust. Removing the newest entries leaves a
-shorter chain that is still intact: record the printed head hash somewhere the hub cannot write
-(a daily report, a ticket) and pass it back with ``--expect-head`` to detect that too.
+The chain is also checked against the store's head row (``audit_head``: the sequence number
+and hash of the newest entry, moved in the same transaction as every append): removing the
+newest entries, or all of them, leaves a chain that is intact on its own but ends before the
+head, and is reported. Limits, stated plainly: a chain proves every entry is linked to the one
+before it. With ``--since SEQ`` the entry before ``SEQ`` is taken on trust. An insider who
+rewrites the head row too is caught only against a head recorded elsewhere: keep the printed
+head hash somewhere the hub cannot write (a daily report, a ticket) and pass it back with
+``--expect-head``.
 """
 
 from __future__ import annotations
@@ -43,9 +47,14 @@ class ChainReport:
 
 
 def check_chain(entries: Iterable[ChainedEntry], *, since: int | None = None,
-                expect_head: str | None = None) -> ChainReport:
-    """Verify a chain streamed in seq order (``since``: it starts at that seq, not at genesis)."""
+                expect_head: str | None = None,
+                stored_head: tuple[int, str] | None = None) -> ChainReport:
+    """Verify a chain streamed in seq order (``since``: it starts at that seq, not at genesis).
+
+    ``stored_head`` is the store's head row (seq, hash), read before the entries: the entry at
+    that seq must exist and carry that hash (entries appended since may follow it)."""
     report = ChainReport()
+    at_head: list[str] = []
     it = iter(entries)
     first = next(it, None)
     start_prev = GENESIS
@@ -63,18 +72,37 @@ def check_chain(entries: Iterable[ChainedEntry], *, since: int | None = None,
             report.entries += 1
             report.first_seq = e.seq if report.first_seq is None else report.first_seq
             report.last_seq, report.head = e.seq, e.hash
+            if stored_head is not None and e.seq == stored_head[0]:
+                at_head.append(e.hash)
             kind = e.entry.get("kind")
             if isinstance(kind, str):
                 kinds[e.seq] = kind
             yield e
 
     report.breaches.extend(verify(counted(it), start_prev=start_prev))
+    if stored_head is not None and stored_head[0] > 0:
+        report.breaches.extend(_against_head(report, stored_head, at_head))
     if expect_head is not None and report.head != expect_head:
         report.breaches.append(Breach(report.last_seq or 0, f"head hash is {report.head}, "
                                       f"expected {expect_head}: newest entries removed or "
                                       "the log was rewritten"))
     report.kinds = {b.seq: kinds[b.seq] for b in report.breaches if b.seq in kinds}
     return report
+
+
+def _against_head(report: ChainReport, head: tuple[int, str],
+                  at_head: list[str]) -> list[Breach]:
+    seq, digest = head
+    if report.entries == 0:
+        return [Breach(seq, f"the log is empty but the head row records entry {seq}: "
+                            "every entry was removed")]
+    if not at_head:
+        return [Breach(seq, f"the chain ends at entry {report.last_seq} but the head row "
+                            f"records entry {seq}: newest entries removed")]
+    if at_head[0] != digest:
+        return [Breach(seq, f"entry {seq} does not carry the hash the head row records: "
+                            "the log was rewritten")]
+    return []
 
 
 def render(report: ChainReport) -> str:
@@ -94,8 +122,9 @@ def run_verify(args: argparse.Namespace) -> int:
     settings = get_settings(fresh=True)
     store = open_store(settings.effective_store_dsn())
     try:
+        head = store.audit_head()  # before the entries: appends after it only follow it
         report = check_chain(store.audit_entries(args.since), since=args.since,
-                             expect_head=args.expect_head)
+                             expect_head=args.expect_head, stored_head=head)
     finally:
         store.close()
     print(json.dumps(report.as_dict(), indent=2) if args.json else render(report))

@@ -7,7 +7,10 @@ free and returns False when ``stop`` is set first, so a worker shutting down nev
 ``CircuitBreaker(failures, probe_after_s)``: after ``failures`` consecutive transient failures
 it opens (the worker stops consuming the department's queue: an outage becomes a backlog, not a
 storm); after ``probe_after_s`` it lets exactly one probe through (half-open); the probe's success
-closes it, its failure opens it again for another ``probe_after_s``. Both are thread-safe.
+closes it, its failure opens it again for another ``probe_after_s``. Every outcome of a probe
+settles the breaker: a call that ends with neither verdict (a permanent refusal, an unmappable
+record, an unexpected exception, a worker stopping) calls ``release()``, which hands the probe
+back so the next call probes — a half-open breaker can never stay jammed. Both are thread-safe.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class CircuitBreaker:
         self._consecutive = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._probe_owner: int | None = None  # the thread that holds the probe
 
     @classmethod
     def from_policy(cls, policy: CircuitPolicy) -> CircuitBreaker:
@@ -103,19 +107,33 @@ class CircuitBreaker:
             if self._probe_in_flight:
                 return False
             self._probe_in_flight = True
+            self._probe_owner = threading.get_ident()
             return True
+
+    def release(self) -> None:
+        """End the calling thread's allowed call; a probe with no verdict is handed back.
+
+        Call it after every allowed call, however it ended (``try``/``finally``): after
+        ``record_success``/``record_failure`` it does nothing; otherwise the breaker stays
+        half-open and lets the next call probe. A call of another thread never releases it."""
+        with self._lock:
+            if self._probe_in_flight and self._probe_owner == threading.get_ident():
+                self._probe_in_flight = False
+                self._probe_owner = None
 
     def record_success(self) -> None:
         with self._lock:
             self._state = "closed"
             self._consecutive = 0
             self._probe_in_flight = False
+            self._probe_owner = None
 
     def record_failure(self) -> None:
         """Count one transient failure (a permanent one says nothing about the peer's health)."""
         with self._lock:
             self._consecutive += 1
             self._probe_in_flight = False
+            self._probe_owner = None
             if self._state == "half_open" or self._consecutive >= self.failures:
                 self._state = "open"
                 self._opened_at = self._clock()

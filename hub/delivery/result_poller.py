@@ -3,7 +3,14 @@
 A worker runs one ``ResultPoller`` on a thread of its own beside its consumer. Results are
 published before they are acknowledged to the adapter (``ack_results`` archives reply files,
 advances cursors), so a crash in between re-publishes them; their event ids are deterministic
-(``r:<department>:<result id>``), so the status tracker applies each once.
+(``hub.domain.ids.answer_event_id``, the same for a signed callback), so the status tracker applies
+each answer once, however often and by whichever path it arrives.
+
+One bad answer never blocks the others: a result whose leg id is not one the hub built for this
+department, whose outcome is unknown or whose detail is over the model's limit is refused with
+a reason (``RefusedResult``), logged and counted (the ``result_refused`` hook event), and
+acknowledged with the rest so the department's cursor moves past it. An item the transport
+could not read at all is reported by its ``take_quarantined()`` the same way.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import threading
 from collections.abc import Callable
 
 from hub.bus.base import Bus, Message
-from hub.domain.adapter import Adapter, Result
+from hub.domain.adapter import Adapter
+from hub.domain.answers import RefusedResult, result_event
 from hub.domain.errors import TransientError
-from hub.domain.models import LegEvent, LegEventKind, utcnow
+from hub.domain.models import LegEvent
 
 log = logging.getLogger("hub.results")
 
@@ -29,12 +37,6 @@ def event_message(event: LegEvent) -> Message:
                             "department": event.department})
 
 
-def result_event(r: Result, department: str) -> LegEvent:
-    case_id = r.leg_id.split(":", 1)[0]
-    return LegEvent(event_id=f"r:{department}:{r.result_id}", case_id=case_id, leg_id=r.leg_id,
-                    department=department, kind=LegEventKind(r.outcome),
-                    receipt=r.department_ref, detail=r.detail,
-                    missing_materials=list(r.missing_materials), at=utcnow())
 
 
 class ResultPoller:
@@ -57,13 +59,38 @@ class ResultPoller:
                 self._emit("poll_failed", reason=str(exc)[:200], failures=self._failures)
             return -1
         self._failures = 0
-        if not results:
+        events: list[LegEvent] = []
+        for r in results:
+            try:
+                events.append(result_event(r, self.department))
+            except RefusedResult as exc:
+                self._refused(exc.reason, str(exc), r.result_id)
+        quarantined = self._take_quarantined()
+        for q in quarantined:
+            self._refused(str(getattr(q, "reason", "unreadable")), "unreadable answer",
+                          str(getattr(q, "name", "")))
+        if not results and not quarantined:
             return 0
-        self.bus.publish("events", [event_message(result_event(r, self.department))
-                                    for r in results])
-        self.adapter.ack_results(results)
-        self._emit("results", count=len(results))
+        if events:
+            self.bus.publish("events", [event_message(e) for e in events])
+        self.adapter.ack_results(results)  # refused ones too: the cursor moves past them
+        self._emit("results", count=len(events))
         return len(results)
+
+    def _take_quarantined(self) -> list[object]:
+        take = getattr(self.adapter, "take_quarantined", None)
+        if take is None:
+            return []
+        try:
+            return list(take())
+        except Exception:  # noqa: BLE001 - a report, not the flow
+            log.warning("could not read quarantined answers of %s", self.department)
+            return []
+
+    def _refused(self, reason: str, problem: str, result_id: str) -> None:
+        log.warning("department answer refused: %s", problem,
+                    extra={"department": self.department, "reason": reason})
+        self._emit("result_refused", reason=reason, result_id=result_id[:128])
 
     def poll_forever(self, interval_s: float = 0.5, max_interval_s: float = 30.0) -> None:
         """Poll until stopped, backing off while the department cannot be reached."""

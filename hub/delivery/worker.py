@@ -38,12 +38,14 @@ from hub.bus.base import (
     dept_queue,
     outcome_for_exception,
 )
+from hub.bus.budget import RetryBudget
 from hub.config import mapping
 from hub.config.loading import HubConfig
 from hub.delivery.ledger import Ledger
 from hub.delivery.protection import CircuitBreaker, RateLimiter
 from hub.delivery.quick_retry import quick_retry
-from hub.delivery.result_poller import ResultPoller, event_message, result_event
+from hub.delivery.result_poller import ResultPoller, event_message
+from hub.domain import ids
 from hub.domain.adapter import Adapter, Receipt, SubmitRequest
 from hub.domain.errors import MalformedMessage, PermanentError, TransientError
 from hub.domain.models import AttachmentRef, LegEvent, LegEventKind, LegMessage, utcnow
@@ -89,6 +91,8 @@ class DepartmentWorker:
         self.open_attachment = open_attachment
         self.limiter = RateLimiter(self.dept.rate_limit_per_s)
         self.breaker = CircuitBreaker.from_policy(self.dept.circuit)
+        # The one owner of the retry budget (the buses plan with the same rules).
+        self.budget = RetryBudget(self.dept.retry.tiers(), self._exhausted)
         self._hook = hook
         self.concurrency = max(1, concurrency)  # legs of one batch submitted at once
         self._pool: ThreadPoolExecutor | None = None
@@ -180,6 +184,12 @@ class DepartmentWorker:
     def _submit_one(self, index: int, msg: LegMessage, delivery: Delivery) -> _Result:
         if not self._wait_for_circuit():
             return Retry("worker stopping", 1.0)
+        try:  # every way out settles the breaker: a probe without a verdict is handed back
+            return self._submit_allowed(index, msg, delivery)
+        finally:
+            self.breaker.release()
+
+    def _submit_allowed(self, index: int, msg: LegMessage, delivery: Delivery) -> _Result:
         if not self.limiter.acquire(self.stop):
             return Retry("worker stopping", 1.0)
         try:
@@ -189,19 +199,24 @@ class DepartmentWorker:
         except TransientError as exc:
             self.breaker.record_failure()
             self._note_retry(msg, delivery.attempt, exc)
-            if self._budget_spent(delivery.attempt):
-                # Every delayed tier is used up: park it here, where the leg can be marked
-                # failed (settled, replayable) — a leg parked by the bus alone would show
-                # "dispatched" to the clerk for ever.
-                spent = PermanentError(f"retries exhausted after {delivery.attempt} deliveries: "
-                                       f"{exc}", reason="retries_exhausted")
-                return self._fail_permanently(msg, spent)
-            self._emit("retry", attempt=delivery.attempt, reason=str(exc)[:200],
-                       case_id=str(msg.case_id), leg_id=msg.leg_id)
-            return Retry(str(exc)[:500], exc.retry_after_s)
+            outcome = self.budget.settle(delivery, Retry(str(exc)[:500], exc.retry_after_s))
+            if isinstance(outcome, Retry):
+                self._emit("retry", attempt=delivery.attempt, reason=str(exc)[:200],
+                           case_id=str(msg.case_id), leg_id=msg.leg_id)
+            return outcome
         except Exception as exc:  # a bug, not the department: retry later, never lose the leg
             log.exception("submitting a leg to %s failed unexpectedly", self.department)
-            return outcome_for_exception(exc)
+            fate = outcome_for_exception(exc)
+            return self.budget.settle(delivery, fate) if isinstance(fate, Retry) else fate
+
+    def _exhausted(self, delivery: Delivery, retry: Retry, reason: str) -> Outcome:
+        """The retry budget is spent (``RetryBudget.on_exhausted``): mark the leg failed here,
+        settled and replayable — a leg parked by the bus alone would show "dispatched" to the
+        clerk for ever — then park the message with the reason."""
+        msg = self._parse(delivery)
+        spent = PermanentError(f"retries exhausted after {delivery.attempt} deliveries: "
+                               f"{retry.reason}", reason=reason)
+        return self._fail_permanently(msg, spent)
 
     def _fail_permanently(self, msg: LegMessage, exc: PermanentError) -> Outcome:
         try:
@@ -248,11 +263,6 @@ class DepartmentWorker:
             self._emit("submitted", case_id=str(s.msg.case_id), leg_id=s.msg.leg_id,
                        duplicate=s.receipt.duplicate)
 
-    def _budget_spent(self, attempt: int) -> bool:
-        """True on the last delivery the retry policy allows (one per tier, plus the first)."""
-        policy = self.dept.retry
-        return attempt > len(policy.tiers_s) or attempt >= policy.delivery_limit
-
     def _wait_for_circuit(self) -> bool:
         """Pause (holding this delivery) while the circuit is open; True once we may call."""
         while not self.breaker.allow():
@@ -272,14 +282,14 @@ class DepartmentWorker:
         receipt = quick_retry(lambda: self.adapter.submit(request), self.dept.retry)
         self.breaker.record_success()
         kind = LegEventKind.SUBMITTED if msg.kind == "submit" else LegEventKind.RESUBMITTED
-        event = LegEvent(event_id=f"s:{msg.message_id}", case_id=msg.case_id, leg_id=msg.leg_id,
-                         department=self.department, kind=kind,
+        event = LegEvent(event_id=ids.submitted_event_id(msg.message_id), case_id=msg.case_id,
+                         leg_id=msg.leg_id, department=self.department, kind=kind,
                          receipt=receipt.department_ref, at=utcnow())
         return _Submitted(index, msg, receipt, event, event.model_dump_json())
 
     def _note_retry(self, msg: LegMessage, attempt: int, exc: TransientError) -> None:
         """Evidence of the failed attempt for ``hub trace`` (best effort: the retry matters)."""
-        event = LegEvent(event_id=f"t:{msg.message_id}:{attempt}", case_id=msg.case_id,
+        event = LegEvent(event_id=ids.retrying_event_id(msg.message_id, attempt), case_id=msg.case_id,
                          leg_id=msg.leg_id, department=self.department,
                          kind=LegEventKind.RETRYING,
                          detail=f"attempt {attempt}: {type(exc).__name__}: {exc}"[:2000],
@@ -290,7 +300,7 @@ class DepartmentWorker:
             log.warning("could not publish retry evidence for %s", msg.leg_id)
 
     def _fail(self, msg: LegMessage, exc: PermanentError) -> None:
-        event = LegEvent(event_id=f"f:{msg.message_id}", case_id=msg.case_id, leg_id=msg.leg_id,
+        event = LegEvent(event_id=ids.failed_event_id(msg.message_id), case_id=msg.case_id, leg_id=msg.leg_id,
                          department=self.department, kind=LegEventKind.FAILED,
                          detail=f"{exc.reason}: {exc}"[:2000], at=utcnow())
         self.bus.publish("events", [event_message(event)])
@@ -319,4 +329,4 @@ def decode_json(body: bytes) -> object:
         raise MalformedMessage("not valid JSON") from exc
 
 
-__all__: Sequence[str] = ["DepartmentWorker", "ResultPoller", "event_message", "result_event"]
+__all__: Sequence[str] = ["DepartmentWorker", "ResultPoller", "event_message"]

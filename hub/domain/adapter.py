@@ -24,6 +24,7 @@ __all__ = [
     "Adapter",
     "Health",
     "PermanentError",
+    "QuarantinedAnswer",
     "Receipt",
     "Result",
     "ResultOutcome",
@@ -60,6 +61,15 @@ class Result:
     department_ref: str | None = None
     detail: str | None = None
     missing_materials: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class QuarantinedAnswer:
+    """An answer a transport could not read; skipped (its cursor moves on) and reported by the
+    transport's ``take_quarantined()`` so the hub counts and logs it."""
+
+    name: str  # the department's result id or position, for the operator
+    reason: str  # a short slug
 
 
 @dataclass(frozen=True)

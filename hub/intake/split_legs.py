@@ -13,11 +13,10 @@ from typing import Any
 from hub.config import mapping
 from hub.config.loading import HubConfig
 from hub.domain.errors import PermanentError
+from hub.domain.ids import leg_id
 from hub.domain.models import AttachmentRef, Case, FormValue, LegMessage, new_id, utcnow
 
-
-def leg_id(case_id: object, department: str) -> str:
-    return f"{case_id}:{department}"
+__all__ = ["leg_id", "route", "supplement"]
 
 
 def _payload(case_json: dict[str, Any], cfg: HubConfig, department: str) -> dict[str, Any]:

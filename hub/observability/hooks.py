@@ -93,6 +93,8 @@ def worker_hook(event: str, department: str, fields: dict[str, object]) -> None:
             log.debug("circuit %s: holding deliveries", fields.get("state"))
         elif event == "poll_failed":
             log.warning("polling department results failed: %s", fields.get("reason"))
+        elif event == "result_refused":
+            metrics.result_refused(department, str(fields.get("reason", "unknown")))  # logged
         elif event == "results":
             log.info("department results received: %s", fields.get("count"))
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from hub.domain.errors import PermanentError, TransientError
 
@@ -75,5 +75,8 @@ def guard(what: str) -> Iterator[None]:
     except IntegrityError as exc:
         raise PermanentError(f"store refused {what}: integrity violation",
                              reason="integrity") from exc
+    except DataError as exc:  # a value the database cannot hold (too long, a NUL): retrying won't help
+        raise PermanentError(f"store refused {what}: a value it cannot hold",
+                             reason="unstorable") from exc
     except SQLAlchemyError as exc:
         raise TransientError(f"store unavailable during {what}: {type(exc).__name__}") from exc

@@ -175,6 +175,11 @@ def _apply_one(tx: WriteTx, legs: LegSet, seen: set[str], event: LegEvent,
         return _refuse(tx, legs, seen, event, _refusal(current, event.kind), current)
     missing = (list(event.missing_materials) if event.kind is LegEventKind.NEEDS_MATERIALS
                else leg.missing if new is LegState.NEEDS_MATERIALS else [])
+    # A retry is the hub's own evidence (for ``hub trace`` and the audit log): the leg keeps
+    # what the department last told the clerk, its detail and its list of missing materials.
+    evidence = event.kind is LegEventKind.RETRYING
+    if evidence:
+        missing = list(leg.missing)
     seen.add(event.event_id)
     legs.processed(event, applied=True)
     status = legs.change(leg, new, "leg_event", {
@@ -182,7 +187,7 @@ def _apply_one(tx: WriteTx, legs: LegSet, seen: set[str], event: LegEvent,
         "event": event.kind.value, "from": current.value, "to": new.value,
         "receipt": event.receipt, "detail": event.detail,
         "missing_materials": list(event.missing_materials)},
-        receipt=event.receipt, detail=event.detail, missing=missing)
+        receipt=event.receipt, detail=None if evidence else event.detail, missing=missing)
     return ApplyResult(applied=True, leg_state=new, case_status=status)
 
 

@@ -138,6 +138,13 @@ class SqlMoreMixin:
                 return
             after = rows[-1].seq
 
+    def audit_head(self) -> tuple[int, str]:
+        """The chain head row: (seq, hash) of the newest entry; (0, GENESIS) for none."""
+        with guard("audit_head"), self._ro.connect() as conn:
+            row = conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash)
+                               .where(t.audit_head.c.id == 1)).one()
+        return int(row.seq), str(row.hash)
+
     def case_history(self, case_id: uuid.UUID) -> list[AuditRecord]:
         with guard("case_history"), self._ro.connect() as conn:
             rows = conn.execute(select(t.audit).where(t.audit.c.case_id == str(case_id))

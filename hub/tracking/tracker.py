@@ -9,6 +9,11 @@ candidate. A body that is not a leg event is dead-lettered as ``malformed``.
 with exactly the per-event semantics (``Store.apply_leg_events``): a malformed body is parked
 on its own, an early event is retried in a second, a store failure retries the whole batch
 (nothing of it was committed), and the hook runs once per event after the commit.
+
+One bad event never holds a batch: an event whose ids do not fit the store (``hub.domain.ids.MAX_ID``)
+is dead-lettered as ``malformed`` before the batch is written, and when the store refuses a
+batch for good (a value it cannot hold: ``PermanentError``) the events are applied one by one,
+so only the event the store refuses is dead-lettered and the rest are applied.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from hub.bus.base import Ack, Dead, Delivery, Outcome, Retry
-from hub.domain.errors import MalformedMessage, TransientError
+from hub.domain.errors import MalformedMessage, PermanentError, TransientError
+from hub.domain.ids import MAX_ID
 from hub.domain.models import LegEvent
 from hub.store.base import ApplyResult, Store
 
@@ -40,6 +46,13 @@ class StatusTracker:
     def __init__(self, store: Store, hook: TrackerHook | None = None) -> None:
         self.store = store
         self._hook = hook
+
+    def apply(self, event: LegEvent) -> ApplyResult:
+        """Apply one event arriving outside the bus (a signed callback) exactly as a consumed
+        one: through the store's state machine, then the same hooks (metrics, logs)."""
+        result = self.store.apply_leg_events([event])[0]
+        self._after(event, result)
+        return result
 
     def handle(self, delivery: Delivery) -> Outcome:
         try:
@@ -65,15 +78,25 @@ class StatusTracker:
         where: list[int] = []
         for i, delivery in enumerate(deliveries):
             try:
-                events.append(LegEvent.model_validate_json(delivery.message.body))
-                where.append(i)
+                event = LegEvent.model_validate_json(delivery.message.body)
             except ValidationError as exc:
                 outcomes[i] = Dead("malformed",
                                    f"not a valid leg event: {exc.error_count()} error(s)")
+                continue
+            if len(event.event_id) > MAX_ID or len(event.leg_id) > MAX_ID:
+                outcomes[i] = Dead("malformed", f"event or leg id over {MAX_ID} characters")
+                continue
+            events.append(event)
+            where.append(i)
         if events:
+            defer = [deliveries[i].attempt <= EARLY_RETRIES for i in where]
             try:
-                results = self.store.apply_leg_events(
-                    events, defer_early=[deliveries[i].attempt <= EARLY_RETRIES for i in where])
+                results = self.store.apply_leg_events(events, defer_early=defer)
+            except PermanentError as exc:  # one event the store cannot hold: find it, alone
+                log.warning("store refused a batch of %d leg events (%s): applying one by one",
+                            len(events), exc.reason)
+                self._one_by_one(deliveries, events, where, defer, outcomes)
+                return [o if o is not None else Ack() for o in outcomes]
             except Exception as exc:  # nothing of the batch was committed: all come back later
                 log.warning("store unavailable for a batch of %d leg events: %s", len(events),
                             type(exc).__name__)
@@ -87,6 +110,29 @@ class StatusTracker:
                 self._after(event, result)
                 outcomes[i] = Ack()
         return [o if o is not None else Ack() for o in outcomes]
+
+    def _one_by_one(self, deliveries: Sequence[Delivery], events: Sequence[LegEvent],
+                    where: Sequence[int], defer: Sequence[bool],
+                    outcomes: list[Outcome | None]) -> None:
+        """Apply each event in its own transaction; a permanent refusal parks that one only."""
+        for i, event, early_ok in zip(where, events, defer, strict=True):
+            try:
+                result = self.store.apply_leg_events([event], defer_early=[early_ok])[0]
+            except PermanentError as exc:
+                log.error("store refused leg event", extra={
+                    "case_id": str(event.case_id), "leg_id": event.leg_id[:MAX_ID],
+                    "event": event.kind.value, "reason": exc.reason})
+                outcomes[i] = Dead(exc.reason, str(exc)[:500])
+                continue
+            except Exception as exc:
+                outcomes[i] = Retry(f"store unavailable: {type(exc).__name__}")
+                continue
+            if result.deferred:
+                outcomes[i] = Retry(f"{event.kind.value} arrived before the leg reached it",
+                                    early_delay_s(deliveries[i].attempt))
+                continue
+            self._after(event, result)
+            outcomes[i] = Ack()
 
     def _after(self, event: LegEvent, result: ApplyResult) -> None:
         if result.refused_reason:

@@ -96,9 +96,31 @@ def test_removing_the_newest_entry_is_caught_with_the_recorded_head(
     head = json.loads(verify(capsys, "--json")[1])["head"]
     last = max(e.seq for e in store.audit_entries())
     sql(dsn, f"DELETE FROM audit WHERE seq = {last}")
-    assert verify(capsys)[0] == 0  # the shorter chain alone looks fine ...
     code, out = verify(capsys, "--expect-head", head)
     assert code == 1 and "newest entries removed" in out
+
+
+def test_removing_the_newest_entries_is_caught_by_the_stored_head(
+        store: Store, dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    a_history(store)
+    last = max(e.seq for e in store.audit_entries())
+    # given an insider deletes the two newest entries (the shorter chain is intact on its own)
+    sql(dsn, f"DELETE FROM audit WHERE seq >= {last - 1}")
+    # then verify, with nothing recorded elsewhere, reads the head row and fails naming it
+    code, out = verify(capsys, "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False
+    assert [b["seq"] for b in doc["breaches"]] == [last]
+    assert "newest entries removed" in doc["breaches"][0]["problem"]
+
+
+def test_an_emptied_log_is_caught_by_the_stored_head(
+        store: Store, dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    a_history(store)
+    sql(dsn, "DELETE FROM audit")
+    code, out = verify(capsys)
+    assert code == 1 and "the log is empty but the head row records entry" in out
+
 
 
 def upload(settings: Settings, store: Store, kind: str, media: str, age_days: int) -> str:

@@ -121,6 +121,9 @@ class FakeStore:
     def audit_entries(self, since_seq: int | None = None) -> Iterator[ChainedEntry]:
         return iter([e for e in self.entries if since_seq is None or e.seq >= since_seq])
 
+    def audit_head(self) -> tuple[int, str]:
+        return (self.entries[-1].seq, self.entries[-1].hash) if self.entries else (0, GENESIS)
+
     def close(self) -> None:
         pass
 
@@ -149,6 +152,20 @@ def test_the_command_names_the_breached_entry_and_exits_non_zero(
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is False and [b["seq"] for b in doc["breaches"]] == [3]
     assert hub_audit_verify(c, monkeypatch, "--since", "4") == 0
+
+
+def test_the_chain_is_checked_against_the_stored_head_row() -> None:
+    full = chain([event(n) for n in range(6)])
+    # entries appended after the head row was read follow it: not a breach
+    assert check_chain(full, stored_head=(4, full[3].hash)).ok
+    # the newest entries, or all, removed: the chain ends before the head row
+    short = check_chain(full[:-2], stored_head=(6, full[-1].hash))
+    assert [b.seq for b in short.breaches] == [6]
+    assert "newest entries removed" in short.breaches[0].problem
+    assert "the log is empty" in check_chain([], stored_head=(6, full[-1].hash)).breaches[0].problem
+    # an entry at the head's seq with another hash: rewritten
+    assert not check_chain(full, stored_head=(6, "f" * 64)).ok
+    assert check_chain([], stored_head=(0, GENESIS)).ok
 
 
 def test_an_empty_log_is_intact() -> None:

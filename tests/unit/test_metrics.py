@@ -28,6 +28,7 @@ EXPECTED_FAMILIES = {
     "hub_cases_received", "hub_legs_dispatched", "hub_legs_succeeded", "hub_legs_failed",
     "hub_department_request_duration_seconds", "hub_case_settle_seconds", "hub_retries",
     "hub_dead_letters", "hub_queue_depth", "hub_queue_oldest_age_seconds", "hub_outbox_pending",
+    "hub_results_refused",
     "hub_circuit_state", "hub_bus_up", "hub_build_info", "hub_http_requests",
     "hub_http_request_duration_seconds", "hub_metrics_source_errors",
 }

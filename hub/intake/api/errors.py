@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.domain.errors import Problem, TransientError
+from hub.domain.errors import PermanentError, Problem, TransientError
 
 log = logging.getLogger("hub.api")
 
@@ -68,6 +68,14 @@ def install(app: FastAPI) -> None:
                                               "服务暂时不可用，请稍后重试")],
                                 {"Retry-After": "5"})
 
+    async def on_permanent(request: Request, exc: Exception) -> JSONResponse:
+        # The store refused a value it cannot hold (hub.store.engine.guard): the same request
+        # would fail again, so it is the request's problem, not the server's.
+        reason = exc.reason if isinstance(exc, PermanentError) else "refused"
+        log.warning("store refused a value on %s: %s", request.url.path, reason)
+        return problem_response(422, [Problem("(body)", f"store.{reason}",
+                                              "提交的内容无法保存，请检查后重试")])
+
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method,
                   request.url.path)
@@ -78,4 +86,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(TransientError, on_transient)
+    app.add_exception_handler(PermanentError, on_permanent)
     app.add_exception_handler(Exception, on_bug)

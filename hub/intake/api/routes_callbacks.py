@@ -3,28 +3,31 @@
 Authenticated with the department's own credential, not a terminal token: an HMAC over
 timestamp and body (``hub.domain.callbacks.verify``) with the secret read from the environment
 variable named by the department's ``transport.callback_secret_env``. A department without one
-configured cannot call back (404, as for an unknown department). The result becomes a
-``LegEvent`` with ``event_id = cb:<department>:<result_id>``: a replayed callback is acknowledged
-(200) but applied once; an event the state machine refuses is recorded and acknowledged, since
-retrying it cannot help.
+configured cannot call back (404, as for an unknown department). The result becomes the same
+``LegEvent`` polling would make of it (``hub.delivery.result_poller.result_event``: one answer, one event id,
+whichever path it came by): a replayed callback, or the polled copy of a called-back answer, is
+acknowledged (200) but applied once; an event the state machine refuses is recorded and
+acknowledged, since retrying it cannot help. A result the hub cannot apply (a leg id it did not
+send to this department, an over-long detail) is refused with 422 and its reason.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from hub.domain.answers import RefusedResult, result_event
 from hub.domain.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_result, verify
 from hub.domain.errors import MalformedMessage, PermanentError
-from hub.domain.models import LegEvent, LegEventKind, utcnow
 from hub.intake.api.auth import context
 from hub.intake.api.errors import ApiError
 from hub.intake.api.limits import read_body
+from hub.observability.hooks import tracker_hook
+from hub.tracking.tracker import StatusTracker
 
 routes = APIRouter(prefix="/v1")
 
@@ -54,18 +57,13 @@ async def callback(department: str, request: Request) -> dict[str, Any]:
     except (MalformedMessage, RecursionError) as exc:
         raise ApiError.one(422, "callback.malformed", f"回调内容格式错误：{exc}",
                            "(body)") from None
-    case_part, _, leg_dept = result.leg_id.rpartition(":")
     try:
-        case_id = uuid.UUID(case_part)
-    except ValueError:
-        raise ApiError.one(422, "callback.leg_id", "leg_id 无效", "leg_id") from None
-    if leg_dept != department:
-        raise ApiError.one(422, "callback.leg_id", "leg_id 不属于该部门", "leg_id")
-    event = LegEvent(event_id=f"cb:{department}:{result.result_id}", case_id=case_id,
-                     leg_id=result.leg_id, department=department,
-                     kind=LegEventKind(result.outcome), receipt=result.department_ref,
-                     detail=result.detail, missing_materials=list(result.missing_materials),
-                     at=utcnow())
-    applied = await run_in_threadpool(ctx.store.apply_leg_event, event)
+        event = result_event(result, department)
+    except RefusedResult as exc:
+        field = "leg_id" if exc.reason == "unknown_leg" else "(body)"
+        raise ApiError.one(422, f"callback.{exc.reason}", "回调结果无法登记", field) from None
+    # Through the status tracker, as every answer: the same hooks and metrics see it.
+    tracker = StatusTracker(ctx.store, tracker_hook(ctx.store))
+    applied = await run_in_threadpool(tracker.apply, event)
     return {"result_id": result.result_id, "applied": applied.applied,
             "duplicate": applied.duplicate, "refused_reason": applied.refused_reason}

@@ -67,6 +67,7 @@ __all__ = [
     "leg_failed",
     "leg_succeeded",
     "observe_request",
+    "result_refused",
     "retry_scheduled",
 ]
 
@@ -118,6 +119,9 @@ RETRIES = Counter(
     ["department", "tier"], registry=REGISTRY)
 DEAD_LETTERS = Counter(
     "hub_dead_letters", "Messages parked in a dead-letter queue, by reason.",
+    ["department", "reason"], registry=REGISTRY)
+RESULTS_REFUSED = Counter(
+    "hub_results_refused", "Department answers refused or quarantined (the rest flow), by reason.",
     ["department", "reason"], registry=REGISTRY)
 HTTP_REQUESTS = Counter(
     "hub_http_requests", "HTTP requests served by the API, by route template.",
@@ -198,6 +202,12 @@ def retry_scheduled(department: str, tier: int | str) -> None:
 def dead_lettered(department: str, reason: str) -> None:
     """A message parked for good; ``reason`` is ``PermanentError.reason`` (a short slug)."""
     DEAD_LETTERS.labels(department=DEPARTMENTS(department), reason=_REASONS(reason)).inc()
+
+
+@_never_raise
+def result_refused(department: str, reason: str) -> None:
+    """A department answer the hub could not apply (``RefusedResult.reason``, a short slug)."""
+    RESULTS_REFUSED.labels(department=DEPARTMENTS(department), reason=_REASONS(reason)).inc()
 
 
 @_never_raise
