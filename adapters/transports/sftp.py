@@ -28,9 +28,10 @@ Replies are polled from ``outbox_dir`` and parsed strictly. A reply whose name o
 attempts path traversal, that does not decode, is oversize or malformed is moved to
 ``quarantine_dir`` next to a ``.reason`` file, reported through ``take_quarantined()`` and
 logged -- it never crashes polling. Files are archived (``archive_dir``) once every result in
-them is acknowledged. Errors: network, SSH, host key and authentication problems ->
-TransientError (nothing was sent, or a resend replaces); permission denied on upload or a value
-that cannot be written in the format -> PermanentError.
+them is acknowledged; a file whose results were not all acknowledged is read again by the next
+poll (only what the hub has recorded counts as read). Errors: network, SSH, host key and
+authentication problems -> TransientError (nothing was sent, or a resend replaces); permission
+denied on upload or a value that cannot be written in the format -> PermanentError.
 """
 
 from __future__ import annotations
@@ -297,10 +298,15 @@ class SftpAdapter:
         cfg = self._cfg
         out: list[Result] = []
         with self._session("poll") as sftp:
+            # Only what the hub has recorded (acknowledged) counts as read: a file handed out
+            # by an earlier poll whose results were never acknowledged (the publish failed) is
+            # read again; the hub deduplicates by result id.
+            self._files.clear()
+            self._unacked.clear()
             for attr in sorted(sftp.listdir_attr(cfg.outbox_dir), key=lambda a: a.filename):
                 name = attr.filename
-                if name.endswith(".part") or name in self._unacked:
-                    continue  # being written by the department / already handed out
+                if name.endswith(".part"):
+                    continue  # being written by the department
                 if not _safe(name):
                     if name not in self._reported:
                         self._quarantine(sftp, name, "name.traversal")
