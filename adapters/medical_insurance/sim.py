@@ -3,10 +3,11 @@
 An in-process SSH server (paramiko ``ServerInterface`` + ``SFTPServer`` + a root-confined
 ``SFTPServerInterface`` implementing ``posix_rename``) with a host key generated at start (never
 written to the repository) and one authorised client key. A processor thread reads each complete
-batch file in ``inbox/`` (``*.part`` ignored), files it in the ``SimCore`` (deduplicated by the
-request id in the header) and answers every result with a reply file in ``outbox/`` written
-atomically (``FILE_SPEC.md``). A batch that lists attachments (header ``1.1``, ``A`` records) is
-filed only when every listed file is in ``inbox/`` with the listed size and SHA-256 (hashed in
+batch file in ``inbox/`` (``*.part`` ignored), files it in the ``SimCore`` on the application
+named by the request id in the header, deduplicated by the file name (the message's idempotency
+key: a resent file is a no-op, a new supplement file a new filing) and answers every result
+with a reply file in ``outbox/`` written atomically (``FILE_SPEC.md``). A batch that lists
+attachments (header ``1.1``, ``A`` records) is filed only when every listed file is in ``inbox/`` with the listed size and SHA-256 (hashed in
 chunks); otherwise nothing is filed, the batch and its files go to ``rejected/`` and the reply
 is status ``04`` with the reason. Filed batches and their files go to ``processed/``;
 ``attachment_bytes[key]`` counts the attachment bytes received per request id.
@@ -321,7 +322,8 @@ class SftpSim:
                 self.core.refuse(key, "附件缺失或校验不符（第" + "、".join(map(str, bad)) + "个）")
                 target = "rejected"
             else:
-                self.core.submit(key, kind, dict(zip(cols[1:], vals[1:], strict=True)))
+                self.core.submit(key, kind, dict(zip(cols[1:], vals[1:], strict=True)),
+                                 message_key=path.name)  # the file name is the message's key
                 for n, _, sha, size in listed:
                     self.core.receive_attachment(key, n, sha, size)
         except (ValueError, IndexError, UnicodeDecodeError, SimRefused):

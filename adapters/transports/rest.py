@@ -1,7 +1,10 @@
 """REST transport (httpx, JSON) for departments with an HTTP API.
 
-Features: ``POST {base_url}/applications`` with ``Idempotency-Key: <leg id>`` (a resend returns
-the first receipt, marked duplicate); bearer token from the secret named by ``token_env``;
+Features: ``POST {base_url}/applications`` with ``Idempotency-Key: <leg id>:<message sequence>``
+(``adapters.base.idempotency_key``: 0 for the submission, n for the leg's n-th supplement; a
+resend repeats the key and returns the first receipt, marked duplicate; every supplement has a
+key of its own, so it is filed, never dropped as a resend) and ``request_id: <leg id>`` in the
+body naming the application the message belongs to; bearer token from the secret named by ``token_env``;
 one ``timeout_s`` for connect/read/write/pool; TLS verification against ``ca_bundle``.
 Results arrive by signed callback into the hub (``adapters.callbacks``) and, as a fallback, by
 polling ``GET {base_url}/results?since=<seq>`` after the last acknowledged sequence number.
@@ -9,7 +12,7 @@ polling ``GET {base_url}/results?since=<seq>`` after the last acknowledged seque
 Attachments (scans, audio/video), before the application: each is streamed with
 ``PUT {base_url}/applications/{key}/attachments/{n}`` (``n`` from 1; body = the file's bytes,
 ``Content-Type`` = its media type, ``Content-Length`` = its declared size, ``X-Content-SHA256``
-and ``Idempotency-Key: <leg id>``), read chunk by chunk from ``SubmitRequest.open_attachment``
+and the message's ``Idempotency-Key``), read chunk by chunk from ``SubmitRequest.open_attachment``
 and checked on the way (``adapters.transports.attachments``: a stream that differs from its
 declaration is cut off before its last chunk -> PermanentError(reason="tampered"), and the
 application is not posted). The department answers each PUT with the SHA-256 and size it
@@ -94,7 +97,7 @@ class RestAdapter:
         for n, ref in enumerate(request.attachments, start=1):
             sha = ref.sha256.lower()
             headers = {"Content-Type": ref.media_type, "Content-Length": str(ref.size),
-                       "X-Content-SHA256": sha, "Idempotency-Key": request.leg_id}
+                       "X-Content-SHA256": sha, "Idempotency-Key": request.idempotency_key}
             doc = self._request(
                 "PUT", f"applications/{quote(request.leg_id, safe='')}/attachments/{n}",
                 content=verified(self.department, n, ref, request.open_attachment(ref)),
@@ -113,7 +116,7 @@ class RestAdapter:
         if has_attachments(request):  # every file first: the department never lacks one
             body["attachments"] = self._put_attachments(request)
         doc = self._request("POST", "applications", json=body,
-                            headers={"Idempotency-Key": request.leg_id})
+                            headers={"Idempotency-Key": request.idempotency_key})
         if not isinstance(doc, dict) or not isinstance(doc.get("receipt_no"), str):
             raise PermanentError(f"{self.department}: reply has no receipt_no",
                                  reason="malformed_response")

@@ -5,8 +5,9 @@ unknown or changed key is refused before anything is sent); key authentication (
 is a path, or ``env:NAME`` whose secret is a path or the PEM itself); every timeout
 (``timeout``, ``banner_timeout``, ``auth_timeout``, ``channel_timeout``, per SFTP request) plus
 an overall ``deadline_s`` after which the session is torn down; atomic upload (``<name>.part``
-with ``confirm=True``, then ``posix_rename``); a deterministic file name per leg and kind, so a
-resend replaces the earlier file instead of adding one.
+with ``confirm=True``, then ``posix_rename``); the file name is the message's idempotency key
+(leg id + message sequence: ``_BC<n>`` for the n-th supplement), so a resend replaces the
+earlier file instead of adding one, and a second supplement never overwrites the first.
 
 Wire format (``adapters/medical_insurance/FILE_SPEC.md``): ``encoding`` (GB18030), records
 separated by CRLF, fields by ``delimiter``; a batch is ``H`` header, ``C`` column names, ``D``
@@ -79,15 +80,18 @@ class _Refused(Exception):
     """A reply file is refused; ``args[0]`` is the reason code."""
 
 
-def file_name(department: str, leg_id: str, kind: str) -> str:
-    """The deterministic batch file name of a leg (a resend replaces it)."""
+def file_name(department: str, leg_id: str, kind: str, sequence: int = 0) -> str:
+    """The batch file name of one message: its idempotency key (leg id + message sequence), so a
+    resend replaces the file and every supplement gets a file of its own (``_BC<n>``)."""
     key = leg_id if _SAFE_KEY.match(leg_id) else hashlib.sha256(leg_id.encode()).hexdigest()[:40]
-    return f"{department}_{key}{'_BC' if kind == 'supplement' else ''}.txt"
+    return f"{department}_{key}{f'_BC{sequence}' if kind == 'supplement' else ''}.txt"
 
 
-def attachment_name(department: str, leg_id: str, kind: str, index: int, sha256: str) -> str:
-    """The deterministic name of a leg's ``index``-th attachment (1-based; a resend replaces)."""
-    stem = file_name(department, leg_id, kind).removesuffix(".txt")
+def attachment_name(department: str, leg_id: str, kind: str, index: int, sha256: str,
+                    sequence: int = 0) -> str:
+    """The deterministic name of a message's ``index``-th attachment (1-based; a resend
+    replaces)."""
+    stem = file_name(department, leg_id, kind, sequence).removesuffix(".txt")
     return f"{stem}_A{index:02d}_{sha256[:16].lower()}.bin"
 
 
@@ -217,11 +221,12 @@ class SftpAdapter:
                                  reason="unmappable") from exc
 
     def submit(self, request: SubmitRequest) -> Receipt:
-        files = [attachment_name(self.department, request.leg_id, request.kind, n, ref.sha256)
+        files = [attachment_name(self.department, request.leg_id, request.kind, n, ref.sha256,
+                                 request.sequence)
                  for n, ref in enumerate(request.attachments, start=1)] \
             if has_attachments(request) else []
         data = self._render(request, files)  # refuses an unwritable leg before any upload
-        name = file_name(self.department, request.leg_id, request.kind)
+        name = file_name(self.department, request.leg_id, request.kind, request.sequence)
         final = f"{self._cfg.inbox_dir}/{name}"
         total = sum(ref.size for ref in request.attachments) if files else 0
         with self._session("upload", extra_bytes=total) as sftp:

@@ -6,11 +6,14 @@ the WSDL is loaded and in every response); both timeouts (``timeout_s`` for load
 (``username`` + the secret named by ``password_env``); TLS verification against ``ca_bundle``.
 
 Operations, by convention shared by every SOAP department (its own WSDL defines the record):
-``SubmitApplication(requestId, kind, caseId, itemCode, record) -> (receiptNo, duplicate)``,
-idempotent by requestId (= leg id); ``QueryStatus(since) -> result*`` with a sequence number,
-polled after the last acknowledged one (after a restart the hub deduplicates by result id).
+``SubmitApplication(requestId, applicationId, kind, caseId, itemCode, record) -> (receiptNo,
+duplicate)``, idempotent by requestId = the message's key (leg id + message sequence,
+``adapters.base.idempotency_key``: each supplement has its own, so none is dropped as a resend);
+applicationId = the leg id; ``QueryStatus(since) -> result*`` with a sequence number, polled
+after the last acknowledged one (after a restart the hub deduplicates by result id); a result's
+requestId names the application (leg id).
 
-Attachments: ``UploadAttachment(requestId, index, kind, mediaType, sha256, content)`` once per
+Attachments: ``UploadAttachment(requestId, applicationId, index, kind, mediaType, sha256, content)`` once per
 file (index from 1), before ``SubmitApplication``, which then lists them (``attachment``:
 index, kind, mediaType, size, sha256); the department files the application only if each
 arrived intact. Without MTOM the content travels base64 inside the envelope, so a file is read
@@ -140,7 +143,8 @@ class SoapAdapter:
         for n, ref in enumerate(request.attachments, start=1):
             sha = ref.sha256.lower()
             content = read_verified(self.department, n, ref, request.open_attachment(ref))
-            reply = self._call("UploadAttachment", requestId=request.leg_id, index=n,
+            reply = self._call("UploadAttachment", requestId=request.idempotency_key,
+                               applicationId=request.leg_id, index=n,
                                kind=ref.kind, mediaType=ref.media_type, sha256=sha,
                                content=content)
             del content  # one file in memory at a time
@@ -160,7 +164,8 @@ class SoapAdapter:
                 self._warned = True
                 log.warning("department WSDL has no UploadAttachment: records go without files",
                             extra={"department": self.department})
-        reply = self._call("SubmitApplication", requestId=request.leg_id, kind=request.kind,
+        reply = self._call("SubmitApplication", requestId=request.idempotency_key,
+                           applicationId=request.leg_id, kind=request.kind,
                            caseId=request.case_id, itemCode=request.item_code,
                            record=dict(request.record), **extra)
         return Receipt(department_ref=str(reply.receiptNo), duplicate=bool(reply.duplicate))
