@@ -7,10 +7,11 @@ batch file in ``inbox/`` (``*.part`` ignored), files it in the ``SimCore`` on th
 named by the request id in the header, deduplicated by the file name (the message's idempotency
 key: a resent file is a no-op, a new supplement file a new filing) and answers every result
 with a reply file in ``outbox/`` written atomically (``FILE_SPEC.md``). A batch that lists
-attachments (header ``1.1``, ``A`` records) is filed only when every listed file is in ``inbox/`` with the listed size and SHA-256 (hashed in
-chunks); otherwise nothing is filed, the batch and its files go to ``rejected/`` and the reply
-is status ``04`` with the reason. Filed batches and their files go to ``processed/``;
-``attachment_bytes[key]`` counts the attachment bytes received per request id.
+attachments (header ``1.1``, ``A`` records) is filed only when every listed file is in
+``inbox/`` with the listed size and SHA-256 (hashed in chunks); otherwise nothing is filed,
+the batch and its files go to ``rejected/`` and the reply is status ``04`` with the reason.
+Filed batches and their files go to ``processed/``; ``attachment_bytes[key]`` counts the
+attachment bytes received per request id.
 
 Injectable (see ``adapters.simbase``): ``faults.slow_s`` (every SFTP request waits);
 ``faults.down`` (connections accepted and closed at once: the session drops); ``stop()`` /
