@@ -57,8 +57,10 @@ class SftpTransport(_Model):
     known_hosts: str = Field(description="file of pinned host keys (known_hosts format)")
     inbox_dir: str = Field(default="inbox", description="where we upload batch files")
     outbox_dir: str = Field(default="outbox", description="where the department leaves replies")
-    archive_dir: str = Field(default="archive")
-    quarantine_dir: str = Field(default="quarantine",
+    archive_dir: str = Field(default="outbox/archive", description=(
+        "where recorded reply files go; inside the outbox by default, since a locked-down "
+        "server lets the hub write only in inbox/ and outbox/"))
+    quarantine_dir: str = Field(default="outbox/quarantine",
                                 description="where refused reply files go, with a .reason file")
     max_reply_bytes: int = Field(default=1_000_000, ge=1024, description="larger replies refused")
     encoding: str = Field(default="gb18030")

@@ -18,7 +18,8 @@ Injectable (see ``adapters.simbase``): ``faults.slow_s`` (every SFTP request wai
 ``start()`` (connection refused, same port); ``faults.transient_next`` (the next N sessions are
 dropped as an upload starts); ``faults.lose_reply_next`` (the next N uploads are renamed
 into place, then the session is dropped before the reply); ``faults.reject_all`` /
-``reject_keys`` (uploads to inbox refused with permission denied); ``faults.hostile =
+``reject_keys`` (uploads of application files to inbox refused with permission denied, the
+folder itself writable); ``faults.hostile =
 "traversal_name"`` (the outbox listing carries ``../../etc/passwd``); ``inject_reply(name,
 data)`` writes any reply file (traversal content, undecodable bytes, oversize...).
 """
@@ -265,8 +266,14 @@ class SftpSim:
             t.close()
 
     def refuses(self, path: str) -> bool:
+        """Is this application file refused? The folder itself stays writable (other files,
+        such as the hub's ``.hub-probe-*`` check, are accepted): a refusal of the leg, not a
+        provisioning problem."""
         f = self.faults
-        return f.reject_all or any(k in os.path.basename(path) for k in f.reject_keys)
+        name = os.path.basename(path)
+        if name.startswith(".hub-probe-"):
+            return False
+        return f.reject_all or any(k in name for k in f.reject_keys)
 
     def inject_reply(self, name: str, data: bytes) -> None:
         (self.root / "outbox" / name).write_bytes(data)

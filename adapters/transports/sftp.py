@@ -28,7 +28,10 @@ still caught by the per-request ``timeout_s``.
 Replies are polled from ``outbox_dir`` and parsed strictly. A reply whose name or content
 attempts path traversal, that does not decode, is oversize or malformed is moved to
 ``quarantine_dir`` next to a ``.reason`` file, reported through ``take_quarantined()`` and
-logged -- it never crashes polling. Files are archived (``archive_dir``) once every result in
+logged -- it never crashes polling. Folders: the hub needs to write only in the inbox and the
+outbox (``adapters.transports.sftp_folders``: archive and quarantine default to folders inside
+the outbox; a missing or unwritable folder is a ``ProvisioningError``, transient, reported by
+``health()``). Files are archived (``archive_dir``) once every result in
 them is acknowledged; a file whose results were not all acknowledged is read again by the next
 poll (only what the hub has recorded counts as read). Errors: network, SSH, host key and
 authentication problems -> TransientError (nothing was sent, or a resend replaces); permission
@@ -42,6 +45,7 @@ import hashlib
 import io
 import logging
 import re
+import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -53,6 +57,12 @@ import paramiko
 from adapters.base import Health, Receipt, Result, ResultOutcome, SubmitRequest
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
+from adapters.transports.sftp_folders import (
+    ProvisioningError,
+    check_writable,
+    ensure_folder,
+    list_folder,
+)
 from hub.codetables import CodeTable
 from hub.departments import DepartmentConfig, SftpTransport
 from hub.errors import ConfigError, PermanentError, Problem, TransientError
@@ -115,6 +125,8 @@ class SftpAdapter:
         self._unacked: dict[str, set[str]] = {}  # reply file name -> result ids not yet acked
         self._quarantined: list[QuarantinedFile] = []
         self._reported: set[str] = set()
+        self._folders_ready = False  # archive and quarantine exist (checked once per session)
+        self._problem: str | None = None  # the provisioning problem last logged
 
     # -- connection -----------------------------------------------------------------------------
     def _load_key(self, dept: DepartmentConfig, secrets: Mapping[str, str] | None) -> paramiko.PKey:
@@ -156,11 +168,6 @@ class SftpAdapter:
                            allow_agent=False, look_for_keys=False)
             sftp = client.open_sftp()
             sftp.get_channel().settimeout(t)  # type: ignore[union-attr]
-            for folder in (cfg.archive_dir, cfg.quarantine_dir):
-                try:
-                    sftp.stat(folder)
-                except FileNotFoundError:
-                    sftp.mkdir(folder)
         except BaseException:
             client.close()
             raise
@@ -171,6 +178,7 @@ class SftpAdapter:
         if self._client is not None:
             self._client.close()
         self._client = self._sftp = None
+        self._folders_ready = False
 
     @contextmanager
     def _session(self, what: str, extra_bytes: int = 0) -> Iterator[paramiko.SFTPClient]:
@@ -182,6 +190,10 @@ class SftpAdapter:
             timer.start()
             try:
                 yield self._connect()
+                self._problem = None
+            except ProvisioningError as exc:
+                self._alert(exc)
+                raise
             except paramiko.BadHostKeyException as exc:
                 self._drop()
                 raise TransientError(f"{self.department}: host key CHANGED, refused") from exc
@@ -189,6 +201,11 @@ class SftpAdapter:
                 self._drop()
                 raise TransientError(f"{self.department}: authentication failed") from exc
             except PermissionError as exc:  # SFTP_PERMISSION_DENIED arrives as EACCES
+                if what != "upload":  # polling, archiving, quarantining: the account's rights
+                    problem = ProvisioningError(f"{self.department}: {what}: permission denied "
+                                                "(provisioning)")
+                    self._alert(problem)
+                    raise problem from exc
                 raise PermanentError(f"{self.department}: {what}: permission denied",
                                      reason="refused") from exc
             except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -197,6 +214,13 @@ class SftpAdapter:
                                      f"{exc}") from exc
             finally:
                 timer.cancel()
+
+    def _alert(self, problem: ProvisioningError) -> None:
+        """A clear alert, once per provisioning problem (logged again when it changes)."""
+        if str(problem) != self._problem:
+            self._problem = str(problem)
+            log.error("department provisioning problem",
+                      extra={"department": self.department, "detail": str(problem)})
 
     # -- submit ---------------------------------------------------------------------------------
     def _render(self, request: SubmitRequest, files: Sequence[str] = ()) -> bytes:
@@ -230,10 +254,16 @@ class SftpAdapter:
         final = f"{self._cfg.inbox_dir}/{name}"
         total = sum(ref.size for ref in request.attachments) if files else 0
         with self._session("upload", extra_bytes=total) as sftp:
-            for n, file in enumerate(files, start=1):
-                self._put_attachment(sftp, request, n, file)
-            sftp.putfo(io.BytesIO(data), final + ".part", file_size=len(data), confirm=True)
-            sftp.posix_rename(final + ".part", final)
+            try:
+                for n, file in enumerate(files, start=1):
+                    self._put_attachment(sftp, request, n, file)
+                sftp.putfo(io.BytesIO(data), final + ".part", file_size=len(data), confirm=True)
+                sftp.posix_rename(final + ".part", final)
+            except (PermissionError, FileNotFoundError):
+                # The inbox itself missing or unwritable is provisioning (a backlog, retried);
+                # only a refusal of this one file is the leg's permanent failure.
+                check_writable(sftp, self.department, self._cfg.inbox_dir)
+                raise
         return Receipt(department_ref=name)
 
     def _put_attachment(self, sftp: paramiko.SFTPClient, request: SubmitRequest, n: int,
@@ -308,10 +338,12 @@ class SftpAdapter:
             # read again; the hub deduplicates by result id.
             self._files.clear()
             self._unacked.clear()
-            for attr in sorted(sftp.listdir_attr(cfg.outbox_dir), key=lambda a: a.filename):
+            self._prepare_folders(sftp)
+            listing = list_folder(sftp, self.department, cfg.outbox_dir)
+            for attr in sorted(listing, key=lambda a: a.filename):
                 name = attr.filename
-                if name.endswith(".part"):
-                    continue  # being written by the department
+                if name.endswith(".part") or stat.S_ISDIR(attr.st_mode or 0):
+                    continue  # being written by the department / a folder (archive, quarantine)
                 if not _safe(name):
                     if name not in self._reported:
                         self._quarantine(sftp, name, "name.traversal")
@@ -352,10 +384,23 @@ class SftpAdapter:
         out, self._quarantined = self._quarantined, []
         return out
 
+    def _prepare_folders(self, sftp: paramiko.SFTPClient) -> None:
+        if not self._folders_ready:
+            for folder in (self._cfg.archive_dir, self._cfg.quarantine_dir):
+                ensure_folder(sftp, self.department, folder)
+            self._folders_ready = True
+
     def health(self) -> Health:
+        """Reachable, and every folder as provisioned: inbox writable, outbox readable, archive
+        and quarantine present (created when missing) and writable."""
+        cfg = self._cfg
         try:
             with self._session("health") as sftp:
-                sftp.stat(self._cfg.inbox_dir)
+                check_writable(sftp, self.department, cfg.inbox_dir)
+                list_folder(sftp, self.department, cfg.outbox_dir)
+                self._prepare_folders(sftp)
+                for folder in (cfg.archive_dir, cfg.quarantine_dir):
+                    check_writable(sftp, self.department, folder)
         except (TransientError, PermanentError) as exc:
             return Health(ok=False, detail=str(exc))
         return Health(ok=True)

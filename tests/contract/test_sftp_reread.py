@@ -47,6 +47,6 @@ def test_reply_file_is_read_again_after_a_failed_publish(sftp_sim: Running, tmp_
     bus.down = False
     assert poller.poll_once() == 1
     # and once recorded the file is archived and not read a third time
-    assert (sftp_sim.sim.root / "archive" / "R_reread.txt").exists()
+    assert (sftp_sim.sim.root / "outbox" / "archive" / "R_reread.txt").exists()
     assert poller.poll_once() == 0
     bus.close()
