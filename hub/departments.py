@@ -46,6 +46,9 @@ class SoapTransport(_Model):
     max_attachment_bytes: int = Field(
         default=20 * 1024 * 1024, ge=0,
         description="larger attachments are refused: without MTOM a file travels base64 in memory")
+    max_response_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="larger responses are refused as hostile_response (adapters.transports.bounded)")
 
 
 class SftpTransport(_Model):
@@ -78,6 +81,9 @@ class RestTransport(_Model):
         default=None, description="env var holding the shared secret for signed callbacks"
     )
     ca_bundle: str | None = None
+    max_response_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="larger responses and callback bodies are refused as hostile_response")
 
 
 Transport = Annotated[SoapTransport | SftpTransport | RestTransport, Field(discriminator="kind")]

@@ -23,11 +23,14 @@ arrived intact (else 422). A resend PUTs the same paths again, which replaces th
 Errors: 429 -> RateLimited and 503 -> TransientError, both with ``retry_after_s`` from
 ``Retry-After``; other 5xx, 408, 401/403 (credentials are fixed by operations; the backlog
 waits) and network errors -> TransientError; any other 4xx -> PermanentError (422 = the
-department rejected the application); a 2xx that is not the expected JSON -> PermanentError.
+department rejected the application); a 2xx that is not the expected JSON -> PermanentError;
+an answer over ``max_response_bytes`` (default 10 MiB) -> PermanentError(reason=
+"hostile_response"), read no further (``adapters.transports.bounded``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +41,7 @@ from adapters.base import Health, Receipt, Result, SubmitRequest
 from adapters.callbacks import parse_result
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
+from adapters.transports.bounded import CHUNK_BYTES, check_declared, read_capped
 from hub.codetables import CodeTable
 from hub.departments import DepartmentConfig, RestTransport
 from hub.errors import PermanentError, RateLimited, TransientError
@@ -66,13 +70,18 @@ class RestAdapter:
         verify: str | bool = str(dept.resolve(cfg.ca_bundle)) if cfg.ca_bundle else True
         self._http = httpx.Client(base_url=cfg.base_url.rstrip("/") + "/", headers=headers,
                                   timeout=httpx.Timeout(cfg.timeout_s), verify=verify)
+        self._max_bytes = cfg.max_response_bytes
         self._pending: dict[str, int] = {}
         self._cursor = 0
         self._max_seen = 0
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, path, **kwargs)
+            with self._http.stream(method, path, **kwargs) as response:
+                # Every byte of the answer is read with the department's cap (item 15).
+                check_declared(self.department, response.headers, self._max_bytes)
+                body = read_capped(self.department, response.iter_bytes(CHUNK_BYTES),
+                                   self._max_bytes)
         except httpx.HTTPError as exc:  # connect/read timeouts, refused, reset, protocol errors
             raise TransientError(f"{self.department}: {type(exc).__name__}") from exc
         status = response.status_code
@@ -83,10 +92,10 @@ class RestAdapter:
                                  retry_after_s=_retry_after(response))
         if status >= 400:
             reason = "rejected" if status == 422 else "http"
-            raise PermanentError(f"{self.department}: HTTP {status}: {response.text[:200]}",
-                                 reason=reason)
+            text = body[:200].decode("utf-8", "replace")
+            raise PermanentError(f"{self.department}: HTTP {status}: {text}", reason=reason)
         try:
-            return response.json()
+            return json.loads(body)
         except ValueError as exc:
             raise PermanentError(f"{self.department}: reply is not JSON",
                                  reason="malformed_response") from exc

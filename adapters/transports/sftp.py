@@ -50,6 +50,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import paramiko
@@ -57,6 +58,7 @@ import paramiko
 from adapters.base import Health, Receipt, Result, ResultOutcome, SubmitRequest
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
+from adapters.transports.bounded import CHUNK_BYTES, ResponseTooLarge, read_capped
 from adapters.transports.sftp_folders import (
     ProvisioningError,
     check_writable,
@@ -351,10 +353,15 @@ class SftpAdapter:
                 if (attr.st_size or 0) > cfg.max_reply_bytes:
                     self._quarantine(sftp, name, "content.oversize")
                     continue
-                with sftp.open(f"{cfg.outbox_dir}/{name}", "rb") as fh:
-                    data = fh.read(cfg.max_reply_bytes + 1)
                 try:
+                    with sftp.open(f"{cfg.outbox_dir}/{name}", "rb") as fh:
+                        # bounded even when the file grows after it was listed
+                        data = read_capped(self.department, iter(partial(fh.read, CHUNK_BYTES),
+                                                                 b""), cfg.max_reply_bytes)
                     results = self._parse(data)
+                except ResponseTooLarge:
+                    self._quarantine(sftp, name, "content.oversize")
+                    continue
                 except _Refused as exc:
                     self._quarantine(sftp, name, str(exc.args[0]))
                     continue

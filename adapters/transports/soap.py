@@ -26,7 +26,8 @@ PermanentError(reason="attachment_too_large"). A department whose WSDL has no
 Errors: fault ``Server.*``, HTTP 5xx/429, timeouts and refused connections -> TransientError;
 ``Client.*`` faults and a record the XSD refuses -> PermanentError; a hostile response (DTD,
 entity, external reference, entity amplification, excessive depth) ->
-PermanentError(reason="hostile_response").
+PermanentError(reason="hostile_response"); so is a response over ``max_response_bytes`` (default
+10 MiB), read no further than that (``adapters.transports.bounded``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from zeep.wsse.username import UsernameToken
 from adapters.base import Health, Receipt, Result, SubmitRequest
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import check_sizes, has_attachments, read_verified
+from adapters.transports.bounded import CHUNK_BYTES, check_declared, read_capped
 from hub.codetables import CodeTable
 from hub.departments import DepartmentConfig, SoapTransport
 from hub.errors import ConfigError, PermanentError, Problem, TransientError
@@ -62,6 +64,29 @@ log = logging.getLogger(__name__)
 
 _HOSTILE = (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden)
 _OUTCOMES = ("accepted", "needs_materials", "approved", "rejected")
+
+
+class _CappedTransport(Transport):
+    """zeep's transport with every response body read through ``read_capped``: streamed, at
+    most ``max_bytes`` kept, refused beyond (zeep itself would hold the whole body, then lxml
+    a copy of it, before anything is refused)."""
+
+    def __init__(self, department: str, max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._department = department
+        self._max_bytes = max_bytes
+
+    def post(self, address: str, message: bytes | str,
+             headers: dict[str, str]) -> requests.Response:
+        response = self.session.post(address, data=message, headers=headers,
+                                     timeout=self.operation_timeout, stream=True)
+        try:
+            check_declared(self._department, response.headers, self._max_bytes)
+            response._content = read_capped(  # what response.content then returns
+                self._department, response.iter_content(CHUNK_BYTES), self._max_bytes)
+        finally:
+            response.close()
+        return response
 
 
 def hardened_settings() -> Settings:
@@ -78,7 +103,8 @@ class SoapAdapter:
         self.department = dept.name
         self._cfg = cfg
         wsdl = dept.resolve(cfg.wsdl)
-        transport = Transport(  # type: ignore[no-untyped-call]
+        transport = _CappedTransport(
+            dept.name, cfg.max_response_bytes,
             timeout=cfg.timeout_s, operation_timeout=cfg.operation_timeout_s)
         transport.session.verify = str(dept.resolve(cfg.ca_bundle)) if cfg.ca_bundle else True
         if cfg.ca_bundle:
