@@ -180,3 +180,49 @@ def test_unprovisioned_folders_hold_legs_as_backlog_and_fail_health(
         assert adapter.health().ok
     finally:
         adapter.close()
+
+
+def test_the_worker_keeps_legs_as_backlog_while_the_account_is_unprovisioned(
+        locked_sshd: LockedSshd, ssh_keys: SshKeys, tmp_path: Path) -> None:
+    """The worker's answer to a provisioning problem: retry (backlog), never a dead letter."""
+    from hub import router
+    from hub.bus.base import Ack, Delivery, Message, Retry
+    from hub.bus.embedded import EmbeddedBus
+    from hub.ledger import Ledger
+    from hub.samples import sample_case as random_case
+    from hub.validation import validate_case
+    from hub.worker import DepartmentWorker
+    from tests.support.hub import fast_config
+
+    cfg = fast_config()
+    item = cfg.catalogue.get("BIRTH")
+    assert item is not None
+    raw, _ = random_case(cfg, item, village_code="513401101201")
+    [leg] = [m for m in router.route(validate_case(raw, cfg), cfg)
+             if m.department == "medical_insurance"]
+    bus = EmbeddedBus(tmp_path / "bus.db")
+    bus.declare({n: d.retry.tiers() for n, d in cfg.departments.items()})
+    ledger = Ledger(tmp_path / "worker.db")
+    adapter = _adapter(cfg, locked_sshd, ssh_keys)
+    worker = DepartmentWorker("medical_insurance", cfg, bus, adapter, ledger)
+    root = locked_sshd.root
+    os.chown(root / "inbox", 0, 0)  # given the hub may not write the inbox
+    try:
+        def deliver(attempt: int) -> object:
+            [outcome] = worker.handle_batch([Delivery(
+                Message(leg.message_id, "medical_insurance", leg.model_dump_json().encode()),
+                "hub.dept.medical_insurance", attempt)])
+            return outcome
+
+        # when the leg is delivered, then it comes back later: a backlog, not a failure
+        assert isinstance(deliver(1), Retry)
+        assert bus.dead_letters("medical_insurance") == []
+        # and once the department fixes the account the same leg is filed
+        account = pwd.getpwnam(USER)
+        os.chown(root / "inbox", account.pw_uid, account.pw_gid)
+        assert deliver(2) == Ack()
+        assert (root / "inbox" / file_name("medical_insurance", leg.leg_id, "submit")).exists()
+    finally:
+        adapter.close()
+        ledger.close()
+        bus.close()
