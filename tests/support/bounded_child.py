@@ -4,13 +4,12 @@ streams a huge answer and report the outcome and this process's memory growth as
     python -m tests.support.bounded_child <soap|rest> <url>
 
 Prints ``{"reason": <PermanentError reason or null>, "growth_bytes": <peak RSS - RSS before>}``.
-A fresh process, so its peak RSS (``ru_maxrss``) belongs to this one call only.
+A fresh process, so its peak RSS (``VmHWM``) belongs to this one call only.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -22,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPARTMENTS = {"soap": ("social_security", "endpoint"), "rest": ("civil_affairs", "base_url")}
 
 
-def _rss_bytes() -> int:
+def _status_bytes(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def main(kind: str, url: str) -> None:
@@ -36,7 +35,7 @@ def main(kind: str, url: str) -> None:
                             secrets={"HUB_SOCIAL_SECURITY_PASSWORD": "x",
                                      "HUB_CIVIL_AFFAIRS_TOKEN": "x"},
                             overrides={key: url})
-    before = _rss_bytes()
+    before = _status_bytes("VmRSS")
     reason: str | None = None
     try:
         adapter.poll_results()
@@ -44,7 +43,8 @@ def main(kind: str, url: str) -> None:
         reason = exc.reason
     except TransientError as exc:
         reason = f"transient: {exc}"
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: ru_maxrss keeps the forking parent's peak across exec
+    peak = _status_bytes("VmHWM")
     adapter.close()
     print(json.dumps({"reason": reason, "growth_bytes": max(0, peak - before)}))
 
