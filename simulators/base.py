@@ -17,7 +17,13 @@ What a test can steer, through ``Behaviour`` (outcomes) and ``Faults`` (failures
 
 Counters for "exactly once": ``received[key]`` counts every submission that arrived on the wire,
 ``filed[key]`` counts applications created (the department deduplicates, so it must stay 1),
-``supplements[key]`` counts supplements.
+``supplements[key]`` counts supplements that arrived, ``supplements_filed[key]`` those filed.
+
+Idempotency keys: every message carries its own key (``message_key``: leg id + message sequence,
+``hub.domain.adapter.idempotency_key``). A key seen before is a no-op answered as a duplicate; a
+supplement with a new key is a new filing (its record is merged, it is counted in
+``supplements_filed``) even when an earlier supplement was already answered. ``key`` is the
+application (the leg id): results and attachments are kept per application.
 
 Attachments: a front end hashes each file as it arrives (``hash_stream``, never holding it
 whole) and reports it with ``receive_attachment``; ``attachment_bytes[key]`` counts every
@@ -132,6 +138,8 @@ class SimCore:
         self.received: Counter[str] = Counter()
         self.filed: Counter[str] = Counter()
         self.supplements: Counter[str] = Counter()
+        self.supplements_filed: Counter[str] = Counter()
+        self._messages: dict[str, str] = {}  # message key seen -> application key
         self.records: dict[str, dict[str, Any]] = {}
         self.attachment_bytes: Counter[str] = Counter()
         self.attachments: dict[str, dict[int, tuple[str, int]]] = {}
@@ -164,8 +172,11 @@ class SimCore:
             return False
 
     # -- business ---------------------------------------------------------------------------
-    def submit(self, key: str, kind: str, record: dict[str, Any]) -> tuple[str, bool]:
-        """File (or recognise) one submission; returns (department_ref, duplicate)."""
+    def submit(self, key: str, kind: str, record: dict[str, Any],
+               message_key: str | None = None) -> tuple[str, bool]:
+        """File (or recognise) one message of application ``key``; returns (department_ref,
+        duplicate). With ``message_key`` a repeated key is a no-op and a new supplement key is
+        a new filing; without one the application key alone deduplicates (older clients)."""
         self.gate()
         if self._take("transient_next"):
             raise SimUnavailable("busy, try later")
@@ -176,10 +187,14 @@ class SimCore:
                 self.received[key] += 1
             if self.faults.reject_all or key in self.faults.reject_keys:
                 raise SimRefused("申请不符合受理条件")
-            if kind == "supplement":
-                ref, dup = self._supplement(key, record)
+            if message_key is not None and message_key in self._messages:
+                ref, dup = self._refs[key], True  # a resend of a message already filed
+            elif kind == "supplement":
+                ref, dup = self._supplement(key, record, new_message=message_key is not None)
             else:
                 ref, dup = self._file(key, record)
+            if message_key is not None:
+                self._messages[message_key] = key
         if self._take("lose_reply_next"):
             raise SimUnavailable("reply lost after filing")
         return ref, dup
@@ -220,13 +235,19 @@ class SimCore:
         self._state[key] = outcome
         return ref, False
 
-    def _supplement(self, key: str, record: dict[str, Any]) -> tuple[str, bool]:
+    def _supplement(self, key: str, record: dict[str, Any],
+                    new_message: bool = False) -> tuple[str, bool]:
         if key not in self._refs:
             raise SimRefused("补充材料对应的申请不存在")
         ref = self._refs[key]
         if self._state.get(key) != "needs_materials":
-            return ref, True  # already answered: a resent supplement changes nothing
+            if not new_message:
+                return ref, True  # no key of its own: taken for a resend, changes nothing
+            self.records[key].update(record)  # a further supplement, filed on the application
+            self.supplements_filed[key] += 1
+            return ref, False
         self.records[key].update(record)
+        self.supplements_filed[key] += 1
         self._state[key] = "approved"
         self._add(key, "approved", ref)
         return ref, False

@@ -1,7 +1,9 @@
 """Reference simulator of the civil-affairs (民政) system: a JSON HTTP service on loopback.
 
-    POST /api/v1/applications   Idempotency-Key required; 201 {receipt_no, duplicate:false},
-                                200 {receipt_no, duplicate:true} on a resend
+    POST /api/v1/applications   Idempotency-Key required (one per message: a repeated key is a
+                                no-op, 200 {receipt_no, duplicate:true}; a new key files the
+                                message, 201 {receipt_no, duplicate:false}); the body's
+                                request_id names the application (the leg id)
     GET  /api/v1/results?since=N  {"results": [{seq, result_id, leg_id, outcome, ...}]}
     GET  /api/v1/health
     PUT  /api/v1/applications/{key}/attachments/{n}   one file, streamed; X-Content-SHA256 and
@@ -168,12 +170,13 @@ class RestSim:
             return reply(*self._attachment(environ, attachment[1], int(attachment[2])))
         if method != "POST" or path != "/api/v1/applications":
             return reply("404 Not Found", {"code": "NOT_FOUND"})
-        key = environ.get("HTTP_IDEMPOTENCY_KEY", "")
+        message_key = environ.get("HTTP_IDEMPOTENCY_KEY", "")
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        if not key or length > _MAX_BODY:
+        if not message_key or length > _MAX_BODY:
             return reply("400 Bad Request", {"code": "BAD_REQUEST"})
         try:
             doc = json.loads(environ["wsgi.input"].read(length))
+            key = str(doc.get("request_id") or message_key)  # the application
             record = doc["record"]
             kind = doc.get("kind", "submit")
             if not isinstance(record, dict) or kind not in ("submit", "supplement"):
@@ -189,7 +192,7 @@ class RestSim:
                 "code": "ATTACHMENTS_INCOMPLETE", "missing": unmatched,
                 "message": "附件未收到或校验不符"})
         try:
-            ref, dup = self.core.submit(key, kind, record)
+            ref, dup = self.core.submit(key, kind, record, message_key=message_key)
         except SimRefused as exc:
             return reply("422 Unprocessable Entity", {"code": "REJECTED", "message": str(exc)})
         except SimUnavailable:
@@ -203,7 +206,7 @@ class RestSim:
             length = int(environ.get("CONTENT_LENGTH") or "")
         except ValueError:
             return "411 Length Required", {"code": "LENGTH_REQUIRED"}
-        if key != environ.get("HTTP_IDEMPOTENCY_KEY") or not _SHA.match(declared) \
+        if not environ.get("HTTP_IDEMPOTENCY_KEY") or not _SHA.match(declared) \
                 or not 0 <= length <= _MAX_ATTACHMENT:
             return "400 Bad Request", {"code": "BAD_REQUEST"}
         sha, size = hash_stream(environ["wsgi.input"].read, length)

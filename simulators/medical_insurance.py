@@ -3,20 +3,23 @@
 An in-process SSH server (paramiko ``ServerInterface`` + ``SFTPServer`` + a root-confined
 ``SFTPServerInterface`` implementing ``posix_rename``) with a host key generated at start (never
 written to the repository) and one authorised client key. A processor thread reads each complete
-batch file in ``inbox/`` (``*.part`` ignored), files it in the ``SimCore`` (deduplicated by the
-request id in the header) and answers every result with a reply file in ``outbox/`` written
-atomically (``FILE_SPEC.md``). A batch that lists attachments (header ``1.1``, ``A`` records) is
-filed only when every listed file is in ``inbox/`` with the listed size and SHA-256 (hashed in
-chunks); otherwise nothing is filed, the batch and its files go to ``rejected/`` and the reply
-is status ``04`` with the reason. Filed batches and their files go to ``processed/``;
-``attachment_bytes[key]`` counts the attachment bytes received per request id.
+batch file in ``inbox/`` (``*.part`` ignored), files it in the ``SimCore`` on the application
+named by the request id in the header, deduplicated by the file name (the message's idempotency
+key: a resent file is a no-op, a new supplement file a new filing) and answers every result
+with a reply file in ``outbox/`` written atomically (``FILE_SPEC.md``). A batch that lists
+attachments (header ``1.1``, ``A`` records) is filed only when every listed file is in
+``inbox/`` with the listed size and SHA-256 (hashed in chunks); otherwise nothing is filed,
+the batch and its files go to ``rejected/`` and the reply is status ``04`` with the reason.
+Filed batches and their files go to ``processed/``; ``attachment_bytes[key]`` counts the
+attachment bytes received per request id.
 
 Injectable (see ``simulators.base``): ``faults.slow_s`` (every SFTP request waits);
 ``faults.down`` (connections accepted and closed at once: the session drops); ``stop()`` /
 ``start()`` (connection refused, same port); ``faults.transient_next`` (the next N sessions are
 dropped as an upload starts); ``faults.lose_reply_next`` (the next N uploads are renamed
 into place, then the session is dropped before the reply); ``faults.reject_all`` /
-``reject_keys`` (uploads to inbox refused with permission denied); ``faults.hostile =
+``reject_keys`` (uploads of application files to inbox refused with permission denied, the
+folder itself writable); ``faults.hostile =
 "traversal_name"`` (the outbox listing carries ``../../etc/passwd``); ``inject_reply(name,
 data)`` writes any reply file (traversal content, undecodable bytes, oversize...).
 """
@@ -263,8 +266,14 @@ class SftpSim:
             t.close()
 
     def refuses(self, path: str) -> bool:
+        """Is this application file refused? The folder itself stays writable (other files,
+        such as the hub's ``.hub-probe-*`` check, are accepted): a refusal of the leg, not a
+        provisioning problem."""
         f = self.faults
-        return f.reject_all or any(k in os.path.basename(path) for k in f.reject_keys)
+        name = os.path.basename(path)
+        if name.startswith(".hub-probe-"):
+            return False
+        return f.reject_all or any(k in name for k in f.reject_keys)
 
     def inject_reply(self, name: str, data: bytes) -> None:
         (self.root / "outbox" / name).write_bytes(data)
@@ -321,7 +330,8 @@ class SftpSim:
                 self.core.refuse(key, "附件缺失或校验不符（第" + "、".join(map(str, bad)) + "个）")
                 target = "rejected"
             else:
-                self.core.submit(key, kind, dict(zip(cols[1:], vals[1:], strict=True)))
+                self.core.submit(key, kind, dict(zip(cols[1:], vals[1:], strict=True)),
+                                 message_key=path.name)  # the file name is the message's key
                 for n, _, sha, size in listed:
                     self.core.receive_attachment(key, n, sha, size)
         except (ValueError, IndexError, UnicodeDecodeError, SimRefused):

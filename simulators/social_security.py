@@ -7,9 +7,10 @@ match its declared SHA-256 -> fault ``soap:Client.DigestMismatch``. An applicati
 attachments is filed only when each arrived intact, else fault
 ``soap:Client.AttachmentsIncomplete``. Envelopes above 1 MB (only uploads are) are accepted
 up to ``max_body`` and parsed with lxml's huge-text limit lifted (still no DTD, no entities).
-Envelopes are parsed with lxml without entities, DTDs or network access; submissions are
-deduplicated by requestId. It reads any record the WSDL defines, so a fourth SOAP department
-can reuse it with its own WSDL.
+Envelopes are parsed with lxml without entities, DTDs or network access; messages are
+deduplicated by requestId (one key per message: a repeated one is a no-op, a new supplement key
+is a new filing) and filed on the application named by applicationId. It reads any record
+the WSDL defines, so a fourth SOAP department can reuse it with its own WSDL.
 
 Injectable (see ``simulators.base``): ``faults.slow_s``; ``faults.down`` -> HTTP 503 with a
 plain body; ``faults.transient_next`` -> fault ``soap:Server.Busy``; ``faults.lose_reply_next``
@@ -184,9 +185,10 @@ class SoapSim:
         fields = {_local(c): (c.text or "") for c in op}
         record_el = next((c for c in op if _local(c) == "record"), None)
         record = {_local(c): (c.text or "") for c in record_el} if record_el is not None else {}
-        key = fields.get("requestId", "")
-        if not key:
+        message_key = fields.get("requestId", "")
+        if not message_key:
             raise SimRefused("requestId is required")
+        key = fields.get("applicationId") or message_key  # the application
         listed: list[Listed] = []
         for el in (c for c in op if _local(c) == "attachment"):
             info = {_local(c): (c.text or "") for c in el}
@@ -195,7 +197,8 @@ class SoapSim:
         if unmatched:
             self.core.refusals[key] = f"attachments {unmatched} missing or different"
             raise _Incomplete(f"附件未收到或校验不符（第{'、'.join(map(str, unmatched))}个）")
-        ref, dup = self.core.submit(key, fields.get("kind", "submit"), record)
+        ref, dup = self.core.submit(key, fields.get("kind", "submit"), record,
+                                    message_key=message_key)
         return self._envelope(
             f"<tns:SubmitApplicationResponse><tns:receiptNo>{escape(ref)}</tns:receiptNo>"
             f"<tns:duplicate>{'true' if dup else 'false'}</tns:duplicate>"
@@ -203,7 +206,8 @@ class SoapSim:
 
     def _upload(self, op: Any) -> str:
         fields = {_local(c): (c.text or "") for c in op}
-        key, declared = fields.get("requestId", ""), fields.get("sha256", "").lower()
+        key = fields.get("applicationId") or fields.get("requestId", "")
+        declared = fields.get("sha256", "").lower()
         try:
             index = int(fields.get("index", ""))
             content = base64.b64decode(fields.get("content", ""), validate=True)

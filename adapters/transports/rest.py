@@ -1,7 +1,10 @@
 """REST transport (httpx, JSON) for departments with an HTTP API.
 
-Features: ``POST {base_url}/applications`` with ``Idempotency-Key: <leg id>`` (a resend returns
-the first receipt, marked duplicate); bearer token from the secret named by ``token_env``;
+Features: ``POST {base_url}/applications`` with ``Idempotency-Key: <leg id>:<message sequence>``
+(``hub.domain.adapter.idempotency_key``: 0 for the submission, n for the leg's n-th supplement; a
+resend repeats the key and returns the first receipt, marked duplicate; every supplement has a
+key of its own, so it is filed, never dropped as a resend) and ``request_id: <leg id>`` in the
+body naming the application the message belongs to; bearer token from the secret named by ``token_env``;
 one ``timeout_s`` for connect/read/write/pool; TLS verification against ``ca_bundle``.
 Results arrive by signed callback into the hub (``hub.domain.callbacks``) and, as a fallback, by
 polling ``GET {base_url}/results?since=<seq>`` after the last acknowledged sequence number.
@@ -9,7 +12,7 @@ polling ``GET {base_url}/results?since=<seq>`` after the last acknowledged seque
 Attachments (scans, audio/video), before the application: each is streamed with
 ``PUT {base_url}/applications/{key}/attachments/{n}`` (``n`` from 1; body = the file's bytes,
 ``Content-Type`` = its media type, ``Content-Length`` = its declared size, ``X-Content-SHA256``
-and ``Idempotency-Key: <leg id>``), read chunk by chunk from ``SubmitRequest.open_attachment``
+and the message's ``Idempotency-Key``), read chunk by chunk from ``SubmitRequest.open_attachment``
 and checked on the way (``adapters.transports.attachments``: a stream that differs from its
 declaration is cut off before its last chunk -> PermanentError(reason="tampered"), and the
 application is not posted). The department answers each PUT with the SHA-256 and size it
@@ -20,11 +23,14 @@ arrived intact (else 422). A resend PUTs the same paths again, which replaces th
 Errors: 429 -> RateLimited and 503 -> TransientError, both with ``retry_after_s`` from
 ``Retry-After``; other 5xx, 408, 401/403 (credentials are fixed by operations; the backlog
 waits) and network errors -> TransientError; any other 4xx -> PermanentError (422 = the
-department rejected the application); a 2xx that is not the expected JSON -> PermanentError.
+department rejected the application); a 2xx that is not the expected JSON -> PermanentError;
+an answer over ``max_response_bytes`` (default 10 MiB) -> PermanentError(reason=
+"hostile_response"), read no further (``adapters.transports.bounded``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +39,7 @@ import httpx
 
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
+from adapters.transports.bounded import CHUNK_BYTES, check_declared, read_capped
 from hub.config.codetables import CodeTable
 from hub.config.departments import DepartmentConfig, RestTransport
 from hub.domain.adapter import Health, QuarantinedAnswer, Receipt, Result, SubmitRequest
@@ -63,6 +70,7 @@ class RestAdapter:
         verify: str | bool = str(dept.resolve(cfg.ca_bundle)) if cfg.ca_bundle else True
         self._http = httpx.Client(base_url=cfg.base_url.rstrip("/") + "/", headers=headers,
                                   timeout=httpx.Timeout(cfg.timeout_s), verify=verify)
+        self._max_bytes = cfg.max_response_bytes
         self._pending: dict[str, int] = {}
         self._cursor = 0
         self._max_seen = 0
@@ -70,7 +78,11 @@ class RestAdapter:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, path, **kwargs)
+            with self._http.stream(method, path, **kwargs) as response:
+                # Every byte of the answer is read with the department's cap (item 15).
+                check_declared(self.department, response.headers, self._max_bytes)
+                body = read_capped(self.department, response.iter_bytes(CHUNK_BYTES),
+                                   self._max_bytes)
         except httpx.HTTPError as exc:  # connect/read timeouts, refused, reset, protocol errors
             raise TransientError(f"{self.department}: {type(exc).__name__}") from exc
         status = response.status_code
@@ -81,10 +93,10 @@ class RestAdapter:
                                  retry_after_s=_retry_after(response))
         if status >= 400:
             reason = "rejected" if status == 422 else "http"
-            raise PermanentError(f"{self.department}: HTTP {status}: {response.text[:200]}",
-                                 reason=reason)
+            text = body[:200].decode("utf-8", "replace")
+            raise PermanentError(f"{self.department}: HTTP {status}: {text}", reason=reason)
         try:
-            return response.json()
+            return json.loads(body)
         except ValueError as exc:
             raise PermanentError(f"{self.department}: reply is not JSON",
                                  reason="malformed_response") from exc
@@ -95,7 +107,7 @@ class RestAdapter:
         for n, ref in enumerate(request.attachments, start=1):
             sha = ref.sha256.lower()
             headers = {"Content-Type": ref.media_type, "Content-Length": str(ref.size),
-                       "X-Content-SHA256": sha, "Idempotency-Key": request.leg_id}
+                       "X-Content-SHA256": sha, "Idempotency-Key": request.idempotency_key}
             doc = self._request(
                 "PUT", f"applications/{quote(request.leg_id, safe='')}/attachments/{n}",
                 content=verified(self.department, n, ref, request.open_attachment(ref)),
@@ -114,7 +126,7 @@ class RestAdapter:
         if has_attachments(request):  # every file first: the department never lacks one
             body["attachments"] = self._put_attachments(request)
         doc = self._request("POST", "applications", json=body,
-                            headers={"Idempotency-Key": request.leg_id})
+                            headers={"Idempotency-Key": request.idempotency_key})
         if not isinstance(doc, dict) or not isinstance(doc.get("receipt_no"), str):
             raise PermanentError(f"{self.department}: reply has no receipt_no",
                                  reason="malformed_response")

@@ -5,8 +5,9 @@ unknown or changed key is refused before anything is sent); key authentication (
 is a path, or ``env:NAME`` whose secret is a path or the PEM itself); every timeout
 (``timeout``, ``banner_timeout``, ``auth_timeout``, ``channel_timeout``, per SFTP request) plus
 an overall ``deadline_s`` after which the session is torn down; atomic upload (``<name>.part``
-with ``confirm=True``, then ``posix_rename``); a deterministic file name per leg and kind, so a
-resend replaces the earlier file instead of adding one.
+with ``confirm=True``, then ``posix_rename``); the file name is the message's idempotency key
+(leg id + message sequence: ``_BC<n>`` for the n-th supplement), so a resend replaces the
+earlier file instead of adding one, and a second supplement never overwrites the first.
 
 Wire format (``adapters/medical_insurance/FILE_SPEC.md``): ``encoding`` (GB18030), records
 separated by CRLF, fields by ``delimiter``; a batch is ``H`` header, ``C`` column names, ``D``
@@ -27,10 +28,14 @@ still caught by the per-request ``timeout_s``.
 Replies are polled from ``outbox_dir`` and parsed strictly. A reply whose name or content
 attempts path traversal, that does not decode, is oversize or malformed is moved to
 ``quarantine_dir`` next to a ``.reason`` file, reported through ``take_quarantined()`` and
-logged -- it never crashes polling. Files are archived (``archive_dir``) once every result in
-them is acknowledged. Errors: network, SSH, host key and authentication problems ->
-TransientError (nothing was sent, or a resend replaces); permission denied on upload or a value
-that cannot be written in the format -> PermanentError.
+logged -- it never crashes polling. Folders: the hub needs to write only in the inbox and the
+outbox (``adapters.transports.sftp_folders``: archive and quarantine default to folders inside
+the outbox; a missing or unwritable folder is a ``ProvisioningError``, transient, reported by
+``health()``). Files are archived (``archive_dir``) once every result in
+them is acknowledged; a file whose results were not all acknowledged is read again by the next
+poll (only what the hub has recorded counts as read). Errors: network, SSH, host key and
+authentication problems -> TransientError (nothing was sent, or a resend replaces); permission
+denied on upload or a value that cannot be written in the format -> PermanentError.
 """
 
 from __future__ import annotations
@@ -40,16 +45,25 @@ import hashlib
 import io
 import logging
 import re
+import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import paramiko
 
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
+from adapters.transports.bounded import CHUNK_BYTES, ResponseTooLarge, read_capped
+from adapters.transports.sftp_folders import (
+    ProvisioningError,
+    check_writable,
+    ensure_folder,
+    list_folder,
+)
 from hub.config.codetables import CodeTable
 from hub.config.departments import DepartmentConfig, SftpTransport
 from hub.domain.adapter import Health, Receipt, Result, ResultOutcome, SubmitRequest
@@ -78,15 +92,18 @@ class _Refused(Exception):
     """A reply file is refused; ``args[0]`` is the reason code."""
 
 
-def file_name(department: str, leg_id: str, kind: str) -> str:
-    """The deterministic batch file name of a leg (a resend replaces it)."""
+def file_name(department: str, leg_id: str, kind: str, sequence: int = 0) -> str:
+    """The batch file name of one message: its idempotency key (leg id + message sequence), so a
+    resend replaces the file and every supplement gets a file of its own (``_BC<n>``)."""
     key = leg_id if _SAFE_KEY.match(leg_id) else hashlib.sha256(leg_id.encode()).hexdigest()[:40]
-    return f"{department}_{key}{'_BC' if kind == 'supplement' else ''}.txt"
+    return f"{department}_{key}{f'_BC{sequence}' if kind == 'supplement' else ''}.txt"
 
 
-def attachment_name(department: str, leg_id: str, kind: str, index: int, sha256: str) -> str:
-    """The deterministic name of a leg's ``index``-th attachment (1-based; a resend replaces)."""
-    stem = file_name(department, leg_id, kind).removesuffix(".txt")
+def attachment_name(department: str, leg_id: str, kind: str, index: int, sha256: str,
+                    sequence: int = 0) -> str:
+    """The deterministic name of a message's ``index``-th attachment (1-based; a resend
+    replaces)."""
+    stem = file_name(department, leg_id, kind, sequence).removesuffix(".txt")
     return f"{stem}_A{index:02d}_{sha256[:16].lower()}.bin"
 
 
@@ -110,6 +127,8 @@ class SftpAdapter:
         self._unacked: dict[str, set[str]] = {}  # reply file name -> result ids not yet acked
         self._quarantined: list[QuarantinedFile] = []
         self._reported: set[str] = set()
+        self._folders_ready = False  # archive and quarantine exist (checked once per session)
+        self._problem: str | None = None  # the provisioning problem last logged
 
     # -- connection -----------------------------------------------------------------------------
     def _load_key(self, dept: DepartmentConfig, secrets: Mapping[str, str] | None) -> paramiko.PKey:
@@ -151,11 +170,6 @@ class SftpAdapter:
                            allow_agent=False, look_for_keys=False)
             sftp = client.open_sftp()
             sftp.get_channel().settimeout(t)  # type: ignore[union-attr]
-            for folder in (cfg.archive_dir, cfg.quarantine_dir):
-                try:
-                    sftp.stat(folder)
-                except FileNotFoundError:
-                    sftp.mkdir(folder)
         except BaseException:
             client.close()
             raise
@@ -166,6 +180,7 @@ class SftpAdapter:
         if self._client is not None:
             self._client.close()
         self._client = self._sftp = None
+        self._folders_ready = False
 
     @contextmanager
     def _session(self, what: str, extra_bytes: int = 0) -> Iterator[paramiko.SFTPClient]:
@@ -177,6 +192,10 @@ class SftpAdapter:
             timer.start()
             try:
                 yield self._connect()
+                self._problem = None
+            except ProvisioningError as exc:
+                self._alert(exc)
+                raise
             except paramiko.BadHostKeyException as exc:
                 self._drop()
                 raise TransientError(f"{self.department}: host key CHANGED, refused") from exc
@@ -184,6 +203,11 @@ class SftpAdapter:
                 self._drop()
                 raise TransientError(f"{self.department}: authentication failed") from exc
             except PermissionError as exc:  # SFTP_PERMISSION_DENIED arrives as EACCES
+                if what != "upload":  # polling, archiving, quarantining: the account's rights
+                    problem = ProvisioningError(f"{self.department}: {what}: permission denied "
+                                                "(provisioning)")
+                    self._alert(problem)
+                    raise problem from exc
                 raise PermanentError(f"{self.department}: {what}: permission denied",
                                      reason="refused") from exc
             except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -192,6 +216,13 @@ class SftpAdapter:
                                      f"{exc}") from exc
             finally:
                 timer.cancel()
+
+    def _alert(self, problem: ProvisioningError) -> None:
+        """A clear alert, once per provisioning problem (logged again when it changes)."""
+        if str(problem) != self._problem:
+            self._problem = str(problem)
+            log.error("department provisioning problem",
+                      extra={"department": self.department, "detail": str(problem)})
 
     # -- submit ---------------------------------------------------------------------------------
     def _render(self, request: SubmitRequest, files: Sequence[str] = ()) -> bytes:
@@ -216,18 +247,25 @@ class SftpAdapter:
                                  reason="unmappable") from exc
 
     def submit(self, request: SubmitRequest) -> Receipt:
-        files = [attachment_name(self.department, request.leg_id, request.kind, n, ref.sha256)
+        files = [attachment_name(self.department, request.leg_id, request.kind, n, ref.sha256,
+                                 request.sequence)
                  for n, ref in enumerate(request.attachments, start=1)] \
             if has_attachments(request) else []
         data = self._render(request, files)  # refuses an unwritable leg before any upload
-        name = file_name(self.department, request.leg_id, request.kind)
+        name = file_name(self.department, request.leg_id, request.kind, request.sequence)
         final = f"{self._cfg.inbox_dir}/{name}"
         total = sum(ref.size for ref in request.attachments) if files else 0
         with self._session("upload", extra_bytes=total) as sftp:
-            for n, file in enumerate(files, start=1):
-                self._put_attachment(sftp, request, n, file)
-            sftp.putfo(io.BytesIO(data), final + ".part", file_size=len(data), confirm=True)
-            sftp.posix_rename(final + ".part", final)
+            try:
+                for n, file in enumerate(files, start=1):
+                    self._put_attachment(sftp, request, n, file)
+                sftp.putfo(io.BytesIO(data), final + ".part", file_size=len(data), confirm=True)
+                sftp.posix_rename(final + ".part", final)
+            except (PermissionError, FileNotFoundError):
+                # The inbox itself missing or unwritable is provisioning (a backlog, retried);
+                # only a refusal of this one file is the leg's permanent failure.
+                check_writable(sftp, self.department, self._cfg.inbox_dir)
+                raise
         return Receipt(department_ref=name)
 
     def _put_attachment(self, sftp: paramiko.SFTPClient, request: SubmitRequest, n: int,
@@ -297,10 +335,17 @@ class SftpAdapter:
         cfg = self._cfg
         out: list[Result] = []
         with self._session("poll") as sftp:
-            for attr in sorted(sftp.listdir_attr(cfg.outbox_dir), key=lambda a: a.filename):
+            # Only what the hub has recorded (acknowledged) counts as read: a file handed out
+            # by an earlier poll whose results were never acknowledged (the publish failed) is
+            # read again; the hub deduplicates by result id.
+            self._files.clear()
+            self._unacked.clear()
+            self._prepare_folders(sftp)
+            listing = list_folder(sftp, self.department, cfg.outbox_dir)
+            for attr in sorted(listing, key=lambda a: a.filename):
                 name = attr.filename
-                if name.endswith(".part") or name in self._unacked:
-                    continue  # being written by the department / already handed out
+                if name.endswith(".part") or stat.S_ISDIR(attr.st_mode or 0):
+                    continue  # being written by the department / a folder (archive, quarantine)
                 if not _safe(name):
                     if name not in self._reported:
                         self._quarantine(sftp, name, "name.traversal")
@@ -308,10 +353,15 @@ class SftpAdapter:
                 if (attr.st_size or 0) > cfg.max_reply_bytes:
                     self._quarantine(sftp, name, "content.oversize")
                     continue
-                with sftp.open(f"{cfg.outbox_dir}/{name}", "rb") as fh:
-                    data = fh.read(cfg.max_reply_bytes + 1)
                 try:
+                    with sftp.open(f"{cfg.outbox_dir}/{name}", "rb") as fh:
+                        # bounded even when the file grows after it was listed
+                        data = read_capped(self.department, iter(partial(fh.read, CHUNK_BYTES),
+                                                                 b""), cfg.max_reply_bytes)
                     results = self._parse(data)
+                except ResponseTooLarge:
+                    self._quarantine(sftp, name, "content.oversize")
+                    continue
                 except _Refused as exc:
                     self._quarantine(sftp, name, str(exc.args[0]))
                     continue
@@ -341,10 +391,23 @@ class SftpAdapter:
         out, self._quarantined = self._quarantined, []
         return out
 
+    def _prepare_folders(self, sftp: paramiko.SFTPClient) -> None:
+        if not self._folders_ready:
+            for folder in (self._cfg.archive_dir, self._cfg.quarantine_dir):
+                ensure_folder(sftp, self.department, folder)
+            self._folders_ready = True
+
     def health(self) -> Health:
+        """Reachable, and every folder as provisioned: inbox writable, outbox readable, archive
+        and quarantine present (created when missing) and writable."""
+        cfg = self._cfg
         try:
             with self._session("health") as sftp:
-                sftp.stat(self._cfg.inbox_dir)
+                check_writable(sftp, self.department, cfg.inbox_dir)
+                list_folder(sftp, self.department, cfg.outbox_dir)
+                self._prepare_folders(sftp)
+                for folder in (cfg.archive_dir, cfg.quarantine_dir):
+                    check_writable(sftp, self.department, folder)
         except (TransientError, PermanentError) as exc:
             return Health(ok=False, detail=str(exc))
         return Health(ok=True)

@@ -6,11 +6,14 @@ the WSDL is loaded and in every response); both timeouts (``timeout_s`` for load
 (``username`` + the secret named by ``password_env``); TLS verification against ``ca_bundle``.
 
 Operations, by convention shared by every SOAP department (its own WSDL defines the record):
-``SubmitApplication(requestId, kind, caseId, itemCode, record) -> (receiptNo, duplicate)``,
-idempotent by requestId (= leg id); ``QueryStatus(since) -> result*`` with a sequence number,
-polled after the last acknowledged one (after a restart the hub deduplicates by result id).
+``SubmitApplication(requestId, applicationId, kind, caseId, itemCode, record) -> (receiptNo,
+duplicate)``, idempotent by requestId = the message's key (leg id + message sequence,
+``hub.domain.adapter.idempotency_key``: each supplement has its own, so none is dropped as a resend);
+applicationId = the leg id; ``QueryStatus(since) -> result*`` with a sequence number, polled
+after the last acknowledged one (after a restart the hub deduplicates by result id); a result's
+requestId names the application (leg id).
 
-Attachments: ``UploadAttachment(requestId, index, kind, mediaType, sha256, content)`` once per
+Attachments: ``UploadAttachment(requestId, applicationId, index, kind, mediaType, sha256, content)`` once per
 file (index from 1), before ``SubmitApplication``, which then lists them (``attachment``:
 index, kind, mediaType, size, sha256); the department files the application only if each
 arrived intact. Without MTOM the content travels base64 inside the envelope, so a file is read
@@ -23,7 +26,8 @@ PermanentError(reason="attachment_too_large"). A department whose WSDL has no
 Errors: fault ``Server.*``, HTTP 5xx/429, timeouts and refused connections -> TransientError;
 ``Client.*`` faults and a record the XSD refuses -> PermanentError; a hostile response (DTD,
 entity, external reference, entity amplification, excessive depth) ->
-PermanentError(reason="hostile_response").
+PermanentError(reason="hostile_response"); so is a response over ``max_response_bytes`` (default
+10 MiB), read no further than that (``adapters.transports.bounded``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from zeep.wsse.username import UsernameToken
 
 from adapters.registry import lookup_secret
 from adapters.transports.attachments import check_sizes, has_attachments, read_verified
+from adapters.transports.bounded import CHUNK_BYTES, check_declared, read_capped
 from hub.config.codetables import CodeTable
 from hub.config.departments import DepartmentConfig, SoapTransport
 from hub.domain.adapter import Health, QuarantinedAnswer, Receipt, Result, SubmitRequest
@@ -59,6 +64,29 @@ log = logging.getLogger(__name__)
 
 _HOSTILE = (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden)
 _OUTCOMES = ("accepted", "needs_materials", "approved", "rejected")
+
+
+class _CappedTransport(Transport):
+    """zeep's transport with every response body read through ``read_capped``: streamed, at
+    most ``max_bytes`` kept, refused beyond (zeep itself would hold the whole body, then lxml
+    a copy of it, before anything is refused)."""
+
+    def __init__(self, department: str, max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._department = department
+        self._max_bytes = max_bytes
+
+    def post(self, address: str, message: bytes | str,
+             headers: dict[str, str]) -> requests.Response:
+        response = self.session.post(address, data=message, headers=headers,
+                                     timeout=self.operation_timeout, stream=True)
+        try:
+            check_declared(self._department, response.headers, self._max_bytes)
+            response._content = read_capped(  # what response.content then returns
+                self._department, response.iter_content(CHUNK_BYTES), self._max_bytes)
+        finally:
+            response.close()
+        return response
 
 
 def hardened_settings() -> Settings:
@@ -75,7 +103,8 @@ class SoapAdapter:
         self.department = dept.name
         self._cfg = cfg
         wsdl = dept.resolve(cfg.wsdl)
-        transport = Transport(  # type: ignore[no-untyped-call]
+        transport = _CappedTransport(
+            dept.name, cfg.max_response_bytes,
             timeout=cfg.timeout_s, operation_timeout=cfg.operation_timeout_s)
         transport.session.verify = str(dept.resolve(cfg.ca_bundle)) if cfg.ca_bundle else True
         if cfg.ca_bundle:
@@ -141,7 +170,8 @@ class SoapAdapter:
         for n, ref in enumerate(request.attachments, start=1):
             sha = ref.sha256.lower()
             content = read_verified(self.department, n, ref, request.open_attachment(ref))
-            reply = self._call("UploadAttachment", requestId=request.leg_id, index=n,
+            reply = self._call("UploadAttachment", requestId=request.idempotency_key,
+                               applicationId=request.leg_id, index=n,
                                kind=ref.kind, mediaType=ref.media_type, sha256=sha,
                                content=content)
             del content  # one file in memory at a time
@@ -161,7 +191,8 @@ class SoapAdapter:
                 self._warned = True
                 log.warning("department WSDL has no UploadAttachment: records go without files",
                             extra={"department": self.department})
-        reply = self._call("SubmitApplication", requestId=request.leg_id, kind=request.kind,
+        reply = self._call("SubmitApplication", requestId=request.idempotency_key,
+                           applicationId=request.leg_id, kind=request.kind,
                            caseId=request.case_id, itemCode=request.item_code,
                            record=dict(request.record), **extra)
         return Receipt(department_ref=str(reply.receiptNo), duplicate=bool(reply.duplicate))

@@ -46,6 +46,9 @@ class SoapTransport(_Model):
     max_attachment_bytes: int = Field(
         default=20 * 1024 * 1024, ge=0,
         description="larger attachments are refused: without MTOM a file travels base64 in memory")
+    max_response_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="larger responses are refused as hostile_response (adapters.transports.bounded)")
 
 
 class SftpTransport(_Model):
@@ -57,8 +60,10 @@ class SftpTransport(_Model):
     known_hosts: str = Field(description="file of pinned host keys (known_hosts format)")
     inbox_dir: str = Field(default="inbox", description="where we upload batch files")
     outbox_dir: str = Field(default="outbox", description="where the department leaves replies")
-    archive_dir: str = Field(default="archive")
-    quarantine_dir: str = Field(default="quarantine",
+    archive_dir: str = Field(default="outbox/archive", description=(
+        "where recorded reply files go; inside the outbox by default, since a locked-down "
+        "server lets the hub write only in inbox/ and outbox/"))
+    quarantine_dir: str = Field(default="outbox/quarantine",
                                 description="where refused reply files go, with a .reason file")
     max_reply_bytes: int = Field(default=1_000_000, ge=1024, description="larger replies refused")
     encoding: str = Field(default="gb18030")
@@ -76,6 +81,9 @@ class RestTransport(_Model):
         default=None, description="env var holding the shared secret for signed callbacks"
     )
     ca_bundle: str | None = None
+    max_response_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="larger responses and callback bodies are refused as hostile_response")
 
 
 Transport = Annotated[SoapTransport | SftpTransport | RestTransport, Field(discriminator="kind")]

@@ -273,11 +273,11 @@ class DepartmentWorker:
 
     def _submit(self, index: int, msg: LegMessage, delivery: Delivery) -> _Submitted:
         record = mapping.apply(self.dept.mapping, msg.payload, self.cfg.code_tables)
-        # Departments key a leg and its supplements by the leg id (a supplement answers the
-        # department's request on that application; a resent supplement changes nothing).
+        # Each message carries its own idempotency key (leg id + sequence): a resend repeats it,
+        # a new supplement has a new one (hub.domain.adapter.idempotency_key).
         request = SubmitRequest(leg_id=msg.leg_id, case_id=str(msg.case_id), item_code=msg.item_code,
                                 kind=msg.kind, record=record, attachments=msg.attachments,
-                                open_attachment=self.open_attachment)
+                                open_attachment=self.open_attachment, sequence=msg.sequence)
         self._emit("submit", case_id=str(msg.case_id), leg_id=msg.leg_id, attempt=delivery.attempt)
         receipt = quick_retry(lambda: self.adapter.submit(request), self.dept.retry)
         self.breaker.record_success()

@@ -1,6 +1,7 @@
 """The adapter protocol every department transport implements, shaped like an httpx transport.
 
-    submit(request) -> Receipt     deliver one leg; idempotent by request.leg_id
+    submit(request) -> Receipt     deliver one message of a leg; idempotent by
+                                   request.idempotency_key (leg id + message sequence)
     poll_results() -> [Result]     department answers that arrived since the last poll
     ack_results(results)           archive answers the hub has durably recorded
     health() -> Health             can we reach the department right now?
@@ -30,14 +31,22 @@ __all__ = [
     "ResultOutcome",
     "SubmitRequest",
     "TransientError",
+    "idempotency_key",
 ]
 
 ResultOutcome = Literal["accepted", "needs_materials", "approved", "rejected"]
 
 
+def idempotency_key(leg_id: str, sequence: int) -> str:
+    """The key a department deduplicates one message on: the leg id and the message's sequence
+    (0 = the submission, n = the leg's n-th supplement). A resend of a message repeats its key;
+    every supplement has a key of its own, so a department never drops a new one as a resend."""
+    return f"{leg_id}:{sequence}"
+
+
 @dataclass(frozen=True)
 class SubmitRequest:
-    leg_id: str  # the idempotency key the department deduplicates on
+    leg_id: str  # the application (leg) the message belongs to; results name it
     case_id: str
     item_code: str
     kind: Literal["submit", "supplement"]
@@ -45,6 +54,11 @@ class SubmitRequest:
     attachments: Sequence[AttachmentRef] = ()
     # Streams an attachment's bytes (claim check); None when the transport sends no files.
     open_attachment: Callable[[AttachmentRef], Iterator[bytes]] | None = None
+    sequence: int = 0  # 0 = the submission, n = the leg's n-th supplement
+
+    @property
+    def idempotency_key(self) -> str:
+        return idempotency_key(self.leg_id, self.sequence)
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,9 @@ class LegMessage(_Model):
     department: str
     item_code: str
     kind: Literal["submit", "supplement"] = "submit"
+    sequence: int = Field(default=0, ge=0, description=(
+        "0 for the submission, n for the leg's n-th supplement: with the leg id it makes the "
+        "message's idempotency key at the department"))
     payload: dict[str, Any] = Field(description="the minimised unified-case subset for this leg")
     attachments: list[AttachmentRef] = Field(default_factory=list)
     created_at: AwareDatetime

@@ -32,9 +32,15 @@ def _v1(conn: Connection) -> None:
     conn.execute(insert(t.audit_head).values(id=1, seq=0, hash=GENESIS))
 
 
+def _v2(conn: Connection) -> None:
+    # Fresh databases got it from v1's create_all (the table defines it); older ones get it here.
+    next(i for i in t.outbox.indexes if i.name == "ix_outbox_leg").create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: cases, legs, outbox, audit chain, attachments, terminals, feed",
               _v1),
+    Migration(2, "index outbox(leg_id, kind): numbering a leg's supplements", _v2),
 )
 
 

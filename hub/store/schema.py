@@ -73,6 +73,8 @@ outbox = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("sent_us", BigInteger),
     Index("ix_outbox_unsent", "sent_us", "id"),
+    # a leg's messages: numbering its supplements (their idempotency keys) reads only these
+    Index("ix_outbox_leg", "leg_id", "kind"),
 )
 
 processed_events = Table(

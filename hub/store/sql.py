@@ -156,6 +156,11 @@ class SqlStore(SqlMoreMixin):
             tx.conn.execute(update(t.legs).where(t.legs.c.leg_id == leg.leg_id).values(
                 state=LegState.RESUBMITTED.value, missing_materials="[]",
                 updated_us=tx.now_us))
+            # The n-th supplement of the leg: with the leg id, its idempotency key at the
+            # department (counted in the write transaction, so two never share a number).
+            earlier = tx.conn.execute(select(func.count()).select_from(t.outbox).where(
+                t.outbox.c.leg_id == leg.leg_id, t.outbox.c.kind == "supplement")).scalar_one()
+            message = message.model_copy(update={"sequence": int(earlier) + 1})
             self._outbox_insert(tx, message)
             self._link_attachments(tx, cid, [a.id for a in message.attachments])
             self._after_leg_change(tx, cid, "supplement", {

@@ -113,9 +113,9 @@ def test_hostile_reply_file_is_quarantined(sftp_sim: Running, name: str, data: b
     assert [(q.name, q.reason) for q in quarantined] == [(name, reason)]
     root = sftp_sim.sim.root
     assert not (root / "outbox" / name).exists()
-    reasons = [p.read_text() for p in (root / "quarantine").glob("*.reason")]
+    reasons = [p.read_text() for p in (root / "outbox" / "quarantine").glob("*.reason")]
     assert reasons == [f"{reason}\n{name!r}\n"]
-    assert (root / "archive" / "R_good.txt").exists()  # acknowledged -> archived
+    assert (root / "outbox" / "archive" / "R_good.txt").exists()  # acknowledged -> archived
 
 
 def test_traversal_name_in_listing_is_reported_not_followed(sftp_sim: Running) -> None:
@@ -136,4 +136,4 @@ def test_reply_stays_until_acknowledged(sftp_sim: Running, hub_config: HubConfig
     assert (sftp_sim.sim.root / "outbox" / "R_wait.txt").exists()  # not archived before ack
     adapter.ack_results(first)
     assert not (sftp_sim.sim.root / "outbox" / "R_wait.txt").exists()
-    assert (sftp_sim.sim.root / "archive" / "R_wait.txt").exists()
+    assert (sftp_sim.sim.root / "outbox" / "archive" / "R_wait.txt").exists()

@@ -150,7 +150,7 @@ def test_hostile_reply_files_are_quarantined_and_nothing_stored_changes(
                f"H|1.0|RESULT|1\r\nD|YB9-4|{leg}|04|YB9|".encode() + b"\xff\xfe|\r\n"}
     for name, data in replies.items():
         sim.inject_reply(name, data)
-    quarantine = sim.root / "quarantine"
+    quarantine = sim.root / "outbox" / "quarantine"
     wait_for(lambda: len(list(quarantine.glob("*.reason"))) == len(replies))
     # then each is set aside with its reason, none is applied, nothing stored changed
     reasons = sorted(p.read_text().split("\n")[0] for p in quarantine.glob("*.reason"))

@@ -38,14 +38,17 @@ def sample_case(department: str, name: str) -> dict[str, Any]:
 
 
 def leg_request(config: HubConfig, department: str, case_json: dict[str, Any], leg_id: str,
-                kind: str = "submit") -> SubmitRequest:
-    """What a worker hands the adapter: the minimised case, mapped for the department."""
+                kind: str = "submit", sequence: int | None = None) -> SubmitRequest:
+    """What a worker hands the adapter: the minimised case, mapped for the department.
+    ``sequence`` defaults to 0 for a submission and 1 (the first supplement) for a supplement."""
     dept = config.departments[department]
     payload = mapping.minimise(case_json, mapping.source_paths(dept.mapping))
     record = mapping.apply(dept.mapping, payload, config.code_tables)
     return SubmitRequest(leg_id=leg_id, case_id=case_json["case_id"],
                          item_code=case_json["item_code"], kind=kind,  # type: ignore[arg-type]
-                         record=record)
+                         record=record,
+                         sequence=(1 if kind == "supplement" else 0) if sequence is None
+                         else sequence)
 
 
 @dataclass

@@ -41,11 +41,21 @@ def _secret(request: Request, department: str) -> bytes:
     return value.encode("utf-8")
 
 
+def _body_cap(request: Request, department: str) -> int:
+    """The department's cap on what it sends (``transport.max_response_bytes``, as for its
+    answers to the adapter), never above the API's own ``max_body_bytes``."""
+    ctx = context(request)
+    dept = ctx.config.departments.get(department)
+    cap = getattr(dept.transport, "max_response_bytes", None) if dept else None
+    limit = ctx.settings.max_body_bytes
+    return min(limit, cap) if isinstance(cap, int) else limit
+
+
 @routes.post("/callbacks/{department}")
 async def callback(department: str, request: Request) -> dict[str, Any]:
     ctx = context(request)
     secret = _secret(request, department)
-    body = await read_body(request, ctx.settings.max_body_bytes)
+    body = await read_body(request, _body_cap(request, department))
     try:
         verify(secret, request.headers.get(TIMESTAMP_HEADER, ""), body,
                request.headers.get(SIGNATURE_HEADER, ""), now=time.time())
