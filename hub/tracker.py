@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from hub.bus.base import Ack, Dead, Delivery, Outcome, Retry
-from hub.errors import MalformedMessage, TransientError
 from hub.models import LegEvent
 from hub.store.base import ApplyResult, Store
 
@@ -40,24 +39,6 @@ class StatusTracker:
     def __init__(self, store: Store, hook: TrackerHook | None = None) -> None:
         self.store = store
         self._hook = hook
-
-    def handle(self, delivery: Delivery) -> Outcome:
-        try:
-            event = LegEvent.model_validate_json(delivery.message.body)
-        except ValidationError as exc:
-            raise MalformedMessage(f"not a valid leg event: {exc.error_count()} error(s)") from exc
-        try:
-            result = self.store.apply_leg_event(
-                event, defer_early=delivery.attempt <= EARLY_RETRIES)
-        except TransientError:
-            raise
-        except Exception as exc:  # a database hiccup: retry later, never lose the event
-            raise TransientError(f"store unavailable: {type(exc).__name__}") from exc
-        if result.deferred:
-            raise TransientError(f"{event.kind.value} arrived before the leg reached it",
-                                 retry_after_s=early_delay_s(delivery.attempt))
-        self._after(event, result)
-        return Ack()
 
     def handle_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(deliveries)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from adapters.registry import build_adapter
     from hub import metrics
     from hub.blobs import open_blob_store
-    from hub.bus.factory import open_bus
+    from hub.bus.factory import open_bus, tiers_of
     from hub.instrument import InstrumentedAdapter, prime_metrics, register_gauges, worker_hook
     from hub.ledger import Ledger
     from hub.logs import configure_logging
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
         start_metrics_server(f"{args.metrics_addr[0]}:{args.metrics_addr[1]}")
     bus = open_bus(settings)
-    bus.declare({name: d.retry.tiers() for name, d in cfg.departments.items()})
+    bus.declare(tiers_of(cfg.departments))
     blobs = open_blob_store(settings)
     adapter = build_adapter(dept, tables=cfg.code_tables)
     ledger = Ledger(settings.data_dir / f"worker-{dept.name}.db")
