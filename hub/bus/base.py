@@ -21,10 +21,15 @@ at-least-once: handlers deduplicate by ``Message.id``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from hub.errors import PermanentError, TransientError
+
+_log = logging.getLogger("hub.bus")
 
 ExchangeKind = Literal["dispatch", "events"]
 
@@ -148,13 +153,7 @@ def status_queue(namespace: str) -> str:
     return f"{namespace}.status"
 
 
-# --- added for the bus implementations (issue 3) -------------------------------------------
-
-import logging  # noqa: E402 - appended section
-
-from hub.errors import PermanentError, TransientError  # noqa: E402 - appended section
-
-_log = logging.getLogger("hub.bus")
+# --- errors and the fate of a failed handler ---------------------------------------------------
 
 
 class UnroutableError(PermanentError):
