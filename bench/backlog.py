@@ -33,7 +33,7 @@ from bench.common import (
     spawn,
 )
 from hub.bus.base import Message
-from hub.bus.factory import open_bus
+from hub.bus.factory import open_bus, tiers_of
 from hub.config.loading import load_config
 from hub.config.settings import Settings, default_config_dir
 from hub.intake import split_legs as router
@@ -45,7 +45,7 @@ def fill(settings: Settings, department: str, n: int) -> None:
     cfg = bench_config()
     bus = open_bus(settings)
     try:
-        bus.declare({name: d.retry.tiers() for name, d in cfg.departments.items()})
+        bus.declare(tiers_of(cfg.departments))
         case = validate_case(sample_cases(cfg, 1, seed=21)[0], cfg)
         leg = next(g for g in router.route(case, cfg) if g.department == department)
         batch: list[Message] = []

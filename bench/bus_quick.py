@@ -1,10 +1,11 @@
 """Quick bus throughput: persistent, confirmed messages/s through publish -> consume -> ack.
 
-    python -m bench.bus_quick [--messages 20000] [--size 2048] [--bus embedded,amqp]
+    python -m bench.bus_quick [--messages 20000] [--size 2048] [--bus embedded,amqp,memory]
 
-Prints one JSON object per bus. A publisher thread publishes batches (pipelined confirms)
-while one consumer acks; the clock stops when the last message is acked. The AMQP run uses a
-throwaway vhost on 127.0.0.1:5672 (removed afterwards) unless --amqp-url is given.
+Prints one JSON object per bus. A publisher thread publishes batches (pipelined confirms) while
+one batch consumer (``consume_batch``, up to 256 at once) acks; the clock stops when the last
+message is acked. The AMQP run uses a throwaway vhost on 127.0.0.1:5672 (removed afterwards)
+unless --amqp-url is given.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from hub.bus.base import Ack, Bus, Delivery, Message, Outcome
@@ -27,16 +29,16 @@ def run(bus: Bus, kind: str, n: int, size: int, batch: int) -> dict[str, object]
     done = threading.Event()
     count = [0]
 
-    def handler(d: Delivery) -> Outcome:
-        count[0] += 1
+    def handler(batch: Sequence[Delivery]) -> list[Outcome]:
+        count[0] += len(batch)
         if count[0] >= n:
             done.set()
-        return Ack()
+        return [Ack()] * len(batch)
 
     stop = threading.Event()
     consumer = threading.Thread(
-        target=bus.consume, args=(f"{bus.namespace}.dept.bench", handler),
-        kwargs={"stop": stop, "prefetch": 256}, daemon=True)
+        target=bus.consume_batch, args=(f"{bus.namespace}.dept.bench", handler),
+        kwargs={"stop": stop, "max_batch": 256}, daemon=True)
     t0 = time.perf_counter()
     consumer.start()
     for start in range(0, n, batch):
@@ -70,6 +72,11 @@ def main() -> None:
                 print(json.dumps(run(bus, kind, args.messages, args.size, args.batch)),
                       flush=True)
                 bus.close()
+        elif kind == "memory":
+            from hub.bus.memory import MemoryBus
+
+            print(json.dumps(run(MemoryBus("bench"), kind, args.messages, args.size, args.batch)),
+                  flush=True)
         elif kind == "amqp":
             from hub.bus.amqp import AmqpBus
             from tests.support import services

@@ -17,7 +17,7 @@ import time
 from typing import TextIO
 
 from bench.common import StubAdapter, bench_config
-from hub.bus.factory import open_bus
+from hub.bus.factory import open_bus, tiers_of
 from hub.cli.serve import wait_for_signal
 from hub.config.settings import get_settings
 from hub.delivery.ledger import Ledger
@@ -49,7 +49,7 @@ def main() -> None:
     settings = get_settings(fresh=True)
     cfg = bench_config()
     bus = open_bus(settings)
-    bus.declare({name: d.retry.tiers() for name, d in cfg.departments.items()})
+    bus.declare(tiers_of(cfg.departments))
     ledger = Ledger(settings.data_dir / f"worker-{args.department}.db")
     with open(args.arrivals, "w", encoding="utf-8", buffering=1) as out:  # line-buffered
         worker = DepartmentWorker(args.department, cfg, bus, ArrivalStub(args.department, out),

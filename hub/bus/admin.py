@@ -1,13 +1,15 @@
 """Removing a namespace's topology from RabbitMQ (demo and benchmark clean-up).
 
 Runs with the core user's rights; deletes every queue and exchange the topology of
-``namespace`` declares. Used only for throw-away namespaces (``hub demo --bus amqp``, benches).
+``namespace`` declares for the given departments (by default those of the configuration).
+Used only for throw-away namespaces (``hub demo --bus amqp``, benches, tests).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 
 import pika
 
@@ -17,8 +19,18 @@ from hub.domain.retry import RetryTiers
 log = logging.getLogger("hub.bus.admin")
 
 
-def delete_namespace(url: str, namespace: str, departments: tuple[str, ...] = (
-        "social_security", "medical_insurance", "civil_affairs")) -> None:
+def configured_tiers() -> dict[str, RetryTiers]:
+    """The departments of the configuration (``HUB_CONFIG_DIR`` or the default) and their tiers."""
+    from hub.bus.factory import department_tiers
+    from hub.config.settings import get_settings
+
+    return dict(department_tiers(get_settings()))
+
+
+def delete_namespace(url: str, namespace: str,
+                     departments: Mapping[str, RetryTiers] | None = None) -> None:
+    """Delete the topology declared for ``departments`` (default: the configured ones)."""
+    declared = configured_tiers() if departments is None else departments
     try:
         conn = pika.BlockingConnection(pika.URLParameters(url))
     except Exception:
@@ -26,10 +38,9 @@ def delete_namespace(url: str, namespace: str, departments: tuple[str, ...] = (
         return
     try:
         ch = conn.channel()
-        for lane in lanes(namespace, {d: RetryTiers() for d in departments}):
-            names = [lane.queue, lane.dead_queue,
-                     *(lane.retry_queue(t) for t in range(len(lane.tiers.tiers_s)))]
-            for q in names:
+        for lane in lanes(namespace, declared):
+            retry_queues = [lane.retry_queue(t) for t in range(len(lane.tiers.tiers_s))]
+            for q in (lane.queue, lane.dead_queue, *retry_queues):
                 ch.queue_delete(q)
         for kind in ("dispatch", "events", "retry", "dead"):
             ch.exchange_delete(exchange(namespace, kind))

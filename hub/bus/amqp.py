@@ -5,9 +5,10 @@ and at-least-once dead-lettering, TTL retry tiers, classic parking lots that nev
 publish is persistent, ``mandatory`` and confirmed; confirms are *pipelined* (a window of
 outstanding publishes, not one round trip each); ``basic.return`` raises ``UnroutableError`` and a
 nack raises ``PublishFailed``. Consumers ack manually after the effect, with prefetch and
-heartbeats; handlers run on worker threads and settle through ``add_callback_threadsafe`` (pika is
-not thread-safe). ``consume_batch`` collects deliveries up to ``max_batch`` or ``max_wait_s`` and
-hands them, in arrival order, to one worker thread, one batch at a time. One connection per thread.
+heartbeats. ``consume_batch`` (the one consumption path) collects deliveries up to ``max_batch`` or
+``max_wait_s`` and hands them, in arrival order, to one worker thread, one batch at a time; their
+settlements (``hub.bus.settle``) go back through ``add_callback_threadsafe`` (pika is not
+thread-safe). One connection per thread.
 Lost connections are re-opened with jittered exponential backoff (tenacity); an authentication or
 access refusal stops with a clear ``PermanentError``. ``Retry`` republishes (confirmed) to the
 lane's tier queue and then acks; an explicit ``delay_s`` is rounded up to the nearest tier.
@@ -44,18 +45,13 @@ from hub.bus._amqp_wire import Publisher, dead_letter_of, delivery_of, props_for
 from hub.bus.base import (
     Ack,
     BatchHandler,
-    Dead,
     DeadLetter,
     Delivery,
     ExchangeKind,
-    Handler,
     Message,
-    Outcome,
     QueueStats,
-    Retry,
-    batch_outcomes,
-    outcome_for_exception,
 )
+from hub.bus.settle import Later, Settlement, run_batch
 from hub.bus.topology import (
     PARKING_ARGUMENTS,
     Lane,
@@ -197,86 +193,6 @@ class AmqpBus:
                                  "call declare() first", reason="not_declared")
         return lane
 
-    def consume(
-        self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int = 16,
-        concurrency: int | None = None,
-    ) -> None:
-        lane = self._lane(queue)
-        threads = concurrency or max(1, min(prefetch, 8))
-        for attempt in Retrying(
-            retry=retry_if_exception_type(Reconnect),
-            wait=wait_random_exponential(multiplier=0.2, max=10.0),
-            stop=stop_when_event_set(stop),
-            reraise=True,
-        ):
-            with attempt:
-                try:
-                    self._consume_once(lane, handler, stop, prefetch, threads)
-                except Reconnect:
-                    if stop.is_set():
-                        return
-                    log.warning("bus connection lost while consuming %s; reconnecting", queue)
-                    raise
-
-    def _consume_once(
-        self, lane: Lane, handler: Handler, stop: threading.Event, prefetch: int, threads: int
-    ) -> None:
-        conn = self._connect()
-        pool = ThreadPoolExecutor(max_workers=threads,
-                                  thread_name_prefix=f"bus-{lane.name}")
-        inflight = [0]
-        guard = threading.Lock()
-
-        def finished() -> None:
-            with guard:
-                inflight[0] -= 1
-
-        def on_message(ch: Any, method: Any, props: Any, body: bytes) -> None:
-            with guard:
-                inflight[0] += 1
-            delivery, tier = delivery_of(lane, method, props, body)
-            pool.submit(self._work, conn, ch, method.delivery_tag, lane, delivery, tier,
-                        handler, stop, finished)
-
-        try:
-            ch = conn.channel()
-            ch.basic_qos(prefetch_count=prefetch)
-            ch.basic_consume(lane.queue, on_message, auto_ack=False)
-            while not stop.is_set():
-                conn.process_data_events(time_limit=0.1)
-            deadline = time.monotonic() + 30
-            while inflight[0] > 0 and time.monotonic() < deadline:
-                conn.process_data_events(time_limit=0.05)
-        except Exception as exc:
-            raise translate(exc) from exc
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            try:
-                if conn.is_open:
-                    conn.close()
-            except px.AMQPError:
-                pass
-
-    def _work(self, conn: Any, ch: Any, tag: int, lane: Lane, delivery: Delivery, tier: int,
-              handler: Handler, stop: threading.Event, finished: Any) -> None:
-        try:
-            if stop.is_set():
-                return  # not started: closing the channel gives it back to the queue
-            outcome = self._outcome(lane, delivery, handler)
-            try:
-                self._settle(lane, delivery, tier, outcome)
-                settle = partial(ch.basic_ack, tag)
-            except TransientError as exc:
-                log.warning("could not park/retry message %s (%s); requeueing",
-                            delivery.message.id, exc)
-                settle = partial(ch.basic_nack, tag, requeue=True)
-            try:
-                conn.add_callback_threadsafe(settle)
-            except Exception:  # connection gone: the broker redelivers
-                log.warning("connection closed before settling %s", delivery.message.id)
-        finally:
-            finished()
-
     def consume_batch(
         self, queue: str, handler: BatchHandler, *, stop: threading.Event, max_batch: int = 256,
         max_wait_s: float = 0.005, prefetch: int | None = None,
@@ -352,15 +268,11 @@ class AmqpBus:
         try:
             if stop.is_set():
                 return  # not started: closing the channel gives them back to the queue
-            limit = lane.tiers.delivery_limit
-            live = [d for _tag, d, _tier in batch if d.attempt <= limit]
-            outcomes = iter(batch_outcomes(handler, live, lane.queue) if live else [])
+            fates = run_batch(lane, handler, [(d, tier) for _tag, d, tier in batch])
             settles: list[Any] = []
-            for tag, delivery, tier in batch:
-                outcome = (next(outcomes) if delivery.attempt <= limit else
-                           Dead("delivery_limit", f"delivered {delivery.attempt - 1} times"))
+            for (tag, delivery, _tier), fate in zip(batch, fates, strict=True):
                 try:
-                    self._settle(lane, delivery, tier, outcome)
+                    self._settle(lane, delivery, fate)
                     settles.append(partial(ch.basic_ack, tag))
                 except TransientError as exc:
                     log.warning("could not park/retry message %s (%s); requeueing",
@@ -378,42 +290,23 @@ class AmqpBus:
         finally:
             busy.clear()
 
-    @staticmethod
-    def _outcome(lane: Lane, delivery: Delivery, handler: Handler) -> Outcome:
-        if delivery.attempt > lane.tiers.delivery_limit:
-            return Dead("delivery_limit", f"delivered {delivery.attempt - 1} times")
-        try:
-            return handler(delivery)
-        except Exception as exc:
-            if not isinstance(exc, TransientError | PermanentError):
-                log.exception("handler failed on message %s of %s", delivery.message.id,
-                              lane.queue)
-            return outcome_for_exception(exc)
-
-    def _settle(self, lane: Lane, d: Delivery, tier: int, outcome: Outcome) -> None:
-        if isinstance(outcome, Ack):
+    def _settle(self, lane: Lane, d: Delivery, fate: Settlement) -> None:
+        """Carry out a settlement before the ack: republish to a tier queue or the parking lot."""
+        if isinstance(fate, Ack):
             return
-        # A delivery refused for the limit was not handled this time: one attempt less.
-        limit = isinstance(outcome, Dead) and outcome.reason == "delivery_limit"
-        attempts = d.attempt - 1 if limit else d.attempt
-        if isinstance(outcome, Retry):
-            plan = lane.next_retry(tier, outcome.delay_s)
-            if plan is not None:
-                idx = lane.tier_for_delay(plan[0]) if outcome.delay_s is not None else plan[1] - 1
-                props = props_for(d.message, {"x-hub-attempt": d.attempt, "x-hub-tier": plan[1]})
-                item = (exchange(self.namespace, "retry"), lane.retry_key(idx), d.message.body,
-                        props)
-                self._with_publisher(lambda pub: pub.publish([item]))
-                return
-            reason, detail = "retries_exhausted", outcome.reason
-        else:
-            reason, detail = outcome.reason, outcome.detail
-        extra = {"x-hub-dead-id": uuid.uuid4().hex, "x-hub-reason": reason,
-                 "x-hub-detail": detail[:1000], "x-hub-attempts": attempts,
+        if isinstance(fate, Later):
+            # An explicit delay is rounded up to the nearest tier queue (TTLs are per queue).
+            idx = lane.tier_for_delay(fate.delay_s) if fate.explicit else fate.tier - 1
+            props = props_for(d.message, {"x-hub-attempt": d.attempt, "x-hub-tier": fate.tier})
+            item = (exchange(self.namespace, "retry"), lane.retry_key(idx), d.message.body, props)
+            self._with_publisher(lambda pub: pub.publish([item]))
+            return
+        extra = {"x-hub-dead-id": uuid.uuid4().hex, "x-hub-reason": fate.reason,
+                 "x-hub-detail": fate.detail[:1000], "x-hub-attempts": fate.attempts,
                  "x-hub-dead-at": f"{time.time():.3f}"}
         props = props_for(d.message, extra)
-        item = (exchange(self.namespace, "dead"), lane.name, d.message.body, props)
-        self._with_publisher(lambda pub: pub.publish([item]))
+        dead = (exchange(self.namespace, "dead"), lane.name, d.message.body, props)
+        self._with_publisher(lambda pub: pub.publish([dead]))
 
     # -- parking lots ---------------------------------------------------------------------
     def _scan(self, department: str | None, pick: Any) -> int:

@@ -1,8 +1,9 @@
 """The one ``Bus`` protocol every part of the hub talks to, and its value types.
 
-Two implementations honour it and are run through one contract suite
+Three implementations honour it and are run through one contract suite
 (``tests/contract/test_bus_contract.py``): ``AmqpBus`` (RabbitMQ via pika; production, several
-machines) and ``EmbeddedBus`` (SQLite; the default on one machine).
+machines), ``EmbeddedBus`` (SQLite; the default on one machine) and ``MemoryBus`` (one process,
+for tests). All three settle deliveries by the same rules (``hub.bus.settle``).
 
 Topology (``namespace`` defaults to ``hub``; tests use a fresh one per test):
 
@@ -12,10 +13,10 @@ Topology (``namespace`` defaults to ``hub``; tests use a fresh one per test):
     {ns}.dead      per-department parking lot {ns}.dept.{department}.dead (never expires)
 
 Guarantees: ``publish`` returns only once every message is durably accepted (confirmed); an
-unroutable message raises. ``consume`` hands each delivery to the handler and settles it by the
-returned ``Outcome`` (or the exception raised): ``Ack`` after the effect, ``Retry`` through the
-delay tiers, ``Dead`` to the parking lot with the reason. Delivery is at-least-once: handlers
-deduplicate by ``Message.id``.
+unroutable message raises. ``consume_batch`` hands batches of deliveries to the handler and
+settles each by its returned ``Outcome`` (or the exception raised): ``Ack`` after the effect,
+``Retry`` through the delay tiers, ``Dead`` to the parking lot with the reason. Delivery is
+at-least-once: handlers deduplicate by ``Message.id``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Literal, Protocol
 
 from hub.domain.errors import PermanentError, TransientError
 from hub.domain.retry import RetryTiers
+
+_log = logging.getLogger("hub.bus")
 
 ExchangeKind = Literal["dispatch", "events"]
 
@@ -66,7 +69,6 @@ class Dead:
 
 
 Outcome = Ack | Retry | Dead
-Handler = Callable[[Delivery], Outcome]
 # One outcome per delivery, in the same order; raising settles every delivery of the batch
 # by ``outcome_for_exception``.
 BatchHandler = Callable[[Sequence[Delivery]], Sequence[Outcome]]
@@ -98,21 +100,6 @@ class Bus(Protocol):
     def publish(self, exchange: ExchangeKind, messages: Sequence[Message]) -> None:
         """Publish durably; returns once all are confirmed. Raises on unroutable or nack."""
 
-    def consume(
-        self,
-        queue: str,
-        handler: Handler,
-        *,
-        stop: threading.Event,
-        prefetch: int = 16,
-        concurrency: int | None = None,
-    ) -> None:
-        """Deliver messages of ``queue`` to ``handler`` until ``stop`` is set.
-
-        ``concurrency`` bounds how many handlers run at once (default: up to 8 for a broker,
-        one for the embedded bus); 1 keeps the queue's order, which the status tracker needs.
-        """
-
     def consume_batch(
         self,
         queue: str,
@@ -123,12 +110,14 @@ class Bus(Protocol):
         max_wait_s: float = 0.005,
         prefetch: int | None = None,
     ) -> None:
-        """Like ``consume``, but hand the handler up to ``max_batch`` deliveries at once.
+        """Deliver messages of ``queue`` to ``handler``, up to ``max_batch`` at once, until
+        ``stop`` is set (the one consumption path of every bus).
 
         A batch is what arrived within ``max_wait_s`` of its first delivery (or what is ready,
         for the embedded bus), in queue order; batches are handled one at a time, in order, on
-        one thread. Each delivery is settled by its own outcome, after the handler returned;
-        a delivery past the delivery limit is parked without reaching the handler. ``prefetch``
+        one thread. Each delivery is settled by its own outcome, after the handler returned,
+        by the rules of ``hub.bus.settle`` (a delivery past the delivery limit is parked without
+        reaching the handler). ``prefetch``
         (default ``max_batch``) bounds the unsettled deliveries held by this consumer.
         """
 
@@ -158,9 +147,7 @@ def status_queue(namespace: str) -> str:
     return f"{namespace}.status"
 
 
-# --- errors and outcomes shared by the bus implementations ----------------------------------
-
-_log = logging.getLogger("hub.bus")
+# --- errors and the fate of a failed handler ---------------------------------------------------
 
 
 class UnroutableError(PermanentError):

@@ -32,18 +32,14 @@ from hub.bus.base import (
     DeadLetter,
     Delivery,
     ExchangeKind,
-    Handler,
     Message,
-    Outcome,
     QueueStats,
-    Retry,
     UnroutableError,
-    batch_outcomes,
-    outcome_for_exception,
 )
 from hub.bus.doorbell import Doorbell, IdlePoll
+from hub.bus.settle import Later, run_batch
 from hub.bus.topology import STATUS_LANE, Lane, lanes
-from hub.domain.errors import PermanentError, TransientError
+from hub.domain.errors import PermanentError
 from hub.domain.retry import RetryTiers
 
 log = logging.getLogger(__name__)
@@ -167,42 +163,6 @@ class EmbeddedBus:
                 message_ids=unroutable,
             )
 
-    def consume(
-        self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int = 16,
-        concurrency: int | None = None,
-    ) -> None:
-        # Handlers run one at a time here (``concurrency`` is accepted for the protocol).
-        lane = self._lane(queue)
-        token = uuid.uuid4().hex
-        done = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(token, done), daemon=True)
-        renewer.start()
-        try:
-            bell = self._bell(queue)
-            idle = IdlePoll(bell, ceiling_s=self.poll_s)
-            while not stop.is_set():
-                rung = bell.rung
-                rows = self._lease(queue, token, prefetch)
-                if not rows:
-                    idle.wait(rung)
-                    continue
-                idle.found()
-                acked: list[int] = []
-                try:
-                    for i, row in enumerate(rows):
-                        if stop.is_set():
-                            self._release([r[0] for r in rows[i:]], token)
-                            break
-                        if self._handle(lane, token, row, handler):
-                            acked.append(row[0])
-                finally:
-                    # One commit (one fsync) for the batch's acks: a crash before it only
-                    # redelivers already-handled messages, which at-least-once allows.
-                    self._ack(acked, token)
-        finally:
-            done.set()
-            renewer.join(timeout=5)
-
     def _lease(self, queue: str, token: str, limit: int) -> list[tuple[Any, ...]]:
         now = time.time()
         # A read first (WAL readers never block the writer): an idle consumer polling every
@@ -250,43 +210,6 @@ class EmbeddedBus:
                 db.executemany("DELETE FROM messages WHERE seq=? AND lease=?",
                                [(s, token) for s in seqs])
 
-    def _handle(self, lane: Lane, token: str, row: tuple[Any, ...], handler: Handler) -> bool:
-        """Run the handler and settle Retry/Dead; returns True when the message is to be acked."""
-        seq, msg_id, rk, body, headers, attempts, _tier = row
-        message = Message(msg_id, rk, bytes(body), json.loads(headers))
-        if attempts > lane.tiers.delivery_limit:
-            self._dead(seq, token, lane, message, "delivery_limit",
-                       f"delivered {attempts - 1} times", attempts - 1)
-            return False
-        outcome: Outcome
-        try:
-            outcome = handler(Delivery(message, lane.queue, attempts, _tier))
-        except Exception as exc:
-            outcome = outcome_for_exception(exc)
-            if not isinstance(exc, TransientError | PermanentError):
-                log.exception("handler failed on message %s of %s", msg_id, lane.queue)
-        return self._settle(lane, token, row, message, outcome)
-
-    def _settle(self, lane: Lane, token: str, row: tuple[Any, ...], message: Message,
-                outcome: Outcome) -> bool:
-        """Settle Retry/Dead now; True when the message is to be acked (with its batch)."""
-        seq, _mid, _rk, _body, _headers, attempts, tier = row
-        if isinstance(outcome, Ack):
-            return True
-        if isinstance(outcome, Retry):
-            plan = lane.next_retry(tier, outcome.delay_s)
-            if plan is None:
-                self._dead(seq, token, lane, message, "retries_exhausted", outcome.reason, attempts)
-                return False
-            with self._tx() as db:
-                db.execute(
-                    "UPDATE messages SET visible_at=?, tier=?, lease=NULL WHERE seq=? AND lease=?",
-                    (time.time() + plan[0], plan[1], seq, token),
-                )
-        else:
-            self._dead(seq, token, lane, message, outcome.reason, outcome.detail, attempts)
-        return False
-
     def consume_batch(
         self, queue: str, handler: BatchHandler, *, stop: threading.Event, max_batch: int = 256,
         max_wait_s: float = 0.005, prefetch: int | None = None,
@@ -322,22 +245,24 @@ class EmbeddedBus:
 
     def _handle_batch(self, lane: Lane, token: str, rows: list[tuple[Any, ...]],
                       handler: BatchHandler, acked: list[int]) -> None:
-        live: list[tuple[tuple[Any, ...], Message]] = []
-        for row in rows:
-            seq, msg_id, rk, body, headers, attempts, _tier = row
-            message = Message(msg_id, rk, bytes(body), json.loads(headers))
-            if attempts > lane.tiers.delivery_limit:
-                self._dead(seq, token, lane, message, "delivery_limit",
-                           f"delivered {attempts - 1} times", attempts - 1)
+        """Run the shared settlement rules; settle Later/Park now, collect the acks."""
+        batch = [(Delivery(Message(r[1], r[2], bytes(r[3]), json.loads(r[4])), lane.queue, r[5],
+                           int(r[6])), int(r[6])) for r in rows]
+        for row, (delivery, _tier), fate in zip(rows, batch, run_batch(lane, handler, batch),
+                                                strict=True):
+            seq = row[0]
+            if isinstance(fate, Ack):
+                acked.append(seq)
+            elif isinstance(fate, Later):
+                with self._tx() as db:
+                    db.execute(
+                        "UPDATE messages SET visible_at=?, tier=?, lease=NULL "
+                        "WHERE seq=? AND lease=?",
+                        (time.time() + fate.delay_s, fate.tier, seq, token),
+                    )
             else:
-                live.append((row, message))
-        if not live:
-            return
-        deliveries = [Delivery(m, lane.queue, row[5], row[6]) for row, m in live]
-        outcomes = batch_outcomes(handler, deliveries, lane.queue)
-        for (row, message), outcome in zip(live, outcomes, strict=True):
-            if self._settle(lane, token, row, message, outcome):
-                acked.append(row[0])
+                self._dead(seq, token, lane, delivery.message, fate.reason, fate.detail,
+                           fate.attempts)
 
     def _dead(self, seq: int, token: str, lane: Lane, m: Message, reason: str, detail: str,
               attempts: int) -> None:

@@ -1,6 +1,7 @@
-"""Opening the configured bus: RabbitMQ when a broker URL is set, else the embedded SQLite bus.
+"""Opening the configured bus: RabbitMQ when a broker URL is set, else the embedded SQLite bus
+(``memory://NAME`` opens the in-memory test bus; never a default).
 
-Also the department retry tiers from configuration, which both buses need in ``declare()``.
+Also the department retry tiers from configuration, which every bus needs in ``declare()``.
 """
 
 from __future__ import annotations
@@ -8,16 +9,27 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.bus.base import Bus
 from hub.bus.topology import DEFAULT_DEPARTMENTS
 from hub.config.settings import Settings
 from hub.domain.retry import RetryTiers
 
+if TYPE_CHECKING:
+    from hub.config.departments import DepartmentConfig
+
+MEMORY_SCHEME = "memory://"
+
 
 def open_bus_url(url: str | None, data_dir: Path, namespace: str) -> Bus:
     """``amqp(s)://`` -> ``AmqpBus`` (TLS files from ``HUB_BUS_CA_FILE``, ``HUB_BUS_CERT_FILE``,
-    ``HUB_BUS_KEY_FILE``); ``None`` -> ``EmbeddedBus`` in ``data_dir/bus.db``."""
+    ``HUB_BUS_KEY_FILE``); ``memory://NAME`` -> ``MemoryBus`` on this process's broker ``NAME``
+    (tests only); ``None`` -> ``EmbeddedBus`` in ``data_dir/bus.db``."""
+    if url and url.startswith(MEMORY_SCHEME):
+        from hub.bus.memory import MemoryBus, named_broker
+
+        return MemoryBus(namespace, broker=named_broker(url[len(MEMORY_SCHEME):]))
     if url:
         from hub.bus.amqp import AmqpBus
 
@@ -47,5 +59,9 @@ def department_tiers(settings: Settings) -> Mapping[str, RetryTiers]:
         from hub.config.loading import load_config
     except ImportError:
         return {name: RetryTiers() for name in DEFAULT_DEPARTMENTS}
-    cfg = load_config(settings.config_dir)
-    return {name: d.retry.tiers() for name, d in sorted(cfg.departments.items())}
+    return tiers_of(load_config(settings.config_dir).departments)
+
+
+def tiers_of(departments: Mapping[str, DepartmentConfig]) -> dict[str, RetryTiers]:
+    """The retry tiers of each configured department, as ``Bus.declare`` takes them."""
+    return {name: d.retry.tiers() for name, d in sorted(departments.items())}

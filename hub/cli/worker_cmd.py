@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hub.bus.factory import open_bus
+    from hub.bus.factory import open_bus, tiers_of
     from hub.delivery.ledger import Ledger
     from hub.delivery.worker import DepartmentWorker
     from hub.evidence.blobs import open_blob_store
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
         start_metrics_server(f"{args.metrics_addr[0]}:{args.metrics_addr[1]}")
     bus = open_bus(settings)
-    bus.declare({name: d.retry.tiers() for name, d in cfg.departments.items()})
+    bus.declare(tiers_of(cfg.departments))
     blobs = open_blob_store(settings)
     adapter = build_adapter(dept, tables=cfg.code_tables)
     ledger = Ledger(settings.data_dir / f"worker-{dept.name}.db")

@@ -107,10 +107,6 @@ class DepartmentWorker:
         except Exception:
             log.exception("worker hook %s failed", event)
 
-    def handle(self, delivery: Delivery) -> Outcome:
-        """One delivery (``Bus.consume``): a batch of one."""
-        return self.handle_batch([delivery])[0]
-
     def batch_size(self) -> int:
         """Deliveries per batch: a quarter second's worth at the rate limit, 1 to 64.
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from hub.bus.base import Bus, status_queue
 from hub.bus.doorbell import Doorbell
-from hub.bus.factory import open_bus
+from hub.bus.factory import open_bus, tiers_of
 from hub.config.loading import HubConfig, load_config
 from hub.config.settings import Settings
 from hub.delivery.ledger import Ledger
@@ -78,7 +78,7 @@ class Runtime:
     def new_bus(self) -> Bus:
         """A bus handle of its own (one connection per thread), topology declared."""
         bus = self.bus_factory()
-        bus.declare({name: d.retry.tiers() for name, d in self.cfg.departments.items()})
+        bus.declare(tiers_of(self.cfg.departments))
         self.buses.append(bus)
         return bus
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pydantic import ValidationError
 
 from hub.bus.base import Ack, Dead, Delivery, Outcome, Retry
-from hub.domain.errors import MalformedMessage, PermanentError, TransientError
+from hub.domain.errors import PermanentError
 from hub.domain.ids import MAX_ID
 from hub.domain.models import LegEvent
 from hub.store.base import ApplyResult, Store
@@ -53,24 +53,6 @@ class StatusTracker:
         result = self.store.apply_leg_events([event])[0]
         self._after(event, result)
         return result
-
-    def handle(self, delivery: Delivery) -> Outcome:
-        try:
-            event = LegEvent.model_validate_json(delivery.message.body)
-        except ValidationError as exc:
-            raise MalformedMessage(f"not a valid leg event: {exc.error_count()} error(s)") from exc
-        try:
-            result = self.store.apply_leg_event(
-                event, defer_early=delivery.attempt <= EARLY_RETRIES)
-        except TransientError:
-            raise
-        except Exception as exc:  # a database hiccup: retry later, never lose the event
-            raise TransientError(f"store unavailable: {type(exc).__name__}") from exc
-        if result.deferred:
-            raise TransientError(f"{event.kind.value} arrived before the leg reached it",
-                                 retry_after_s=early_delay_s(delivery.attempt))
-        self._after(event, result)
-        return Ack()
 
     def handle_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(deliveries)

@@ -1,4 +1,4 @@
-"""The bus contract: the same tests against the embedded SQLite bus and RabbitMQ.
+"""The bus contract: the same tests against the embedded SQLite bus, RabbitMQ and the in-memory bus.
 
 Each test is a short story (given / when / then) about behaviour a user of the bus notices:
 nothing lost, failures retried on schedule, the undeliverable parked with its reason.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -31,12 +32,12 @@ def parked(hub_data_dir: Path) -> list[str]:
     bus.publish("dispatch", [Message(f"m{i}", dept, body) for i in range(2)])
     stop = threading.Event()
 
-    def park(d: Delivery) -> Outcome:
-        if d.message.id == "m1":
+    def park(batch: Sequence[Delivery]) -> list[Outcome]:
+        if any(d.message.id == "m1" for d in batch):
             stop.set()
-        return Dead("rejected", f"department refused {ID_NUMBER}")
+        return [Dead("rejected", f"department refused {ID_NUMBER}") for _ in batch]
 
-    bus.consume(f"{settings.namespace}.dept.{dept}", park, stop=stop)
+    bus.consume_batch(f"{settings.namespace}.dept.{dept}", park, stop=stop)
     ids = [d.id for d in bus.dead_letters()]
     bus.close()
     assert len(ids) == 2

@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from hub.bus.base import Bus, Delivery, Outcome
@@ -33,12 +34,13 @@ def main() -> None:
         bus = EmbeddedBus(Path(spec["target"]), spec["namespace"], lease_s=1.0, poll_s=0.02)
     bus.declare(deps)
 
-    def handler(d: Delivery) -> Outcome:
-        print(f"GOT {d.message.id} {d.attempt}", flush=True)
+    def handler(batch: Sequence[Delivery]) -> list[Outcome]:
+        for d in batch:
+            print(f"GOT {d.message.id} {d.attempt}", flush=True)
         while True:
             time.sleep(60)
 
-    bus.consume(queue, handler, stop=threading.Event(), prefetch=1)
+    bus.consume_batch(queue, handler, stop=threading.Event(), max_batch=1)
 
 
 if __name__ == "__main__":

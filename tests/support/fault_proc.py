@@ -25,27 +25,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import cast
 
-from hub.bus.base import Bus, ExchangeKind, Message
+from hub.bus.base import Bus
 from hub.cli.serve import wait_for_signal
 from hub.config.settings import Settings, get_settings
-
-
-class SlowDispatch:
-    """A bus handle whose dispatch publishes start only after ``delay_s`` (the fault window)."""
-
-    def __init__(self, inner: Bus, delay_s: float) -> None:
-        self.inner = inner
-        self.delay_s = delay_s
-
-    def publish(self, exchange: ExchangeKind, messages: Sequence[Message]) -> None:
-        if exchange == "dispatch":
-            time.sleep(self.delay_s)
-        self.inner.publish(exchange, messages)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+from tests.support.buses import SlowDispatch
 
 
 def bus_factory(settings: Settings, lease_s: float | None) -> Callable[[], Bus]:
@@ -88,6 +73,7 @@ def run_core(args: argparse.Namespace) -> None:
 
 def run_worker(args: argparse.Namespace) -> None:
     from adapters.registry import build_adapter
+    from hub.bus.factory import tiers_of
     from hub.config.loading import load_config
     from hub.delivery.ledger import Ledger
     from hub.delivery.worker import DepartmentWorker
@@ -99,7 +85,7 @@ def run_worker(args: argparse.Namespace) -> None:
     cfg = load_config(settings.config_dir)
     dept = cfg.departments[args.department]
     bus = bus_factory(settings, args.lease_s)()
-    bus.declare({name: d.retry.tiers() for name, d in cfg.departments.items()})
+    bus.declare(tiers_of(cfg.departments))
     blobs = open_blob_store(settings)
     adapter = build_adapter(dept, tables=cfg.code_tables)
     ledger = Ledger(settings.data_dir / f"worker-{dept.name}.db")

@@ -224,10 +224,10 @@ class FaultHub:
     def bus(self) -> Bus:
         """A bus handle of the test's own (dead letters, replay, queue depths)."""
         if self._bus is None:
-            from hub.bus.factory import open_bus_url
+            from hub.bus.factory import open_bus_url, tiers_of
 
             self._bus = open_bus_url(self.bus_url, self.data_dir, self.namespace)
-            self._bus.declare({n: d.retry.tiers() for n, d in self.cfg.departments.items()})
+            self._bus.declare(tiers_of(self.cfg.departments))
         return self._bus
 
     def close(self) -> None:
