@@ -57,7 +57,10 @@ def published(bus: EmbeddedBus) -> list[str]:
         seen.append(d.message.id)
         return Ack()
 
-    t = threading.Thread(target=bus.consume, args=(status_queue(bus.namespace), handler),
+    def batch(ds: list[Delivery]) -> list[Ack]:
+        return [handler(d) for d in ds]
+
+    t = threading.Thread(target=bus.consume_batch, args=(status_queue(bus.namespace), batch),
                          kwargs={"stop": stop}, daemon=True)
     t.start()
     time.sleep(1.0)

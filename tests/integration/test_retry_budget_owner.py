@@ -22,11 +22,11 @@ from hub.delivery.ledger import Ledger
 from hub.delivery.worker import DepartmentWorker
 from hub.domain.adapter import Receipt, SubmitRequest
 from hub.domain.errors import RateLimited, TransientError
-from tests.integration.test_worker_batch import DEPT, Recorder, legs
 from tests.support.hub import fast_config
+from tests.support.legs import DEPT, FilingDepartment, legs
 
 
-class Throttling(Recorder):
+class Throttling(FilingDepartment):
     """Answers the first ``calls`` submissions with ``error``, then files."""
 
     def __init__(self, calls: int, error: Exception) -> None:
@@ -69,7 +69,10 @@ def first_event(bus: EmbeddedBus, prefixes: tuple[str, ...], timeout_s: float = 
             stop.set()
         return Ack()
 
-    t = threading.Thread(target=bus.consume, args=(status_queue(bus.namespace), handler),
+    def batch(ds: list[Delivery]) -> list[Ack]:
+        return [handler(d) for d in ds]
+
+    t = threading.Thread(target=bus.consume_batch, args=(status_queue(bus.namespace), batch),
                          kwargs={"stop": stop}, daemon=True)
     t.start()
     deadline = time.monotonic() + timeout_s
@@ -81,7 +84,7 @@ def first_event(bus: EmbeddedBus, prefixes: tuple[str, ...], timeout_s: float = 
     return seen[0]
 
 
-def run_one_leg(rig: tuple[EmbeddedBus, Ledger], cfg: HubConfig, dept: Recorder) -> str:
+def run_one_leg(rig: tuple[EmbeddedBus, Ledger], cfg: HubConfig, dept: FilingDepartment) -> str:
     bus, ledger = rig
     worker = DepartmentWorker(DEPT, cfg, bus, dept, ledger)  # type: ignore[arg-type]
     worker.breaker.failures = 1000  # the circuit never holds deliveries back here

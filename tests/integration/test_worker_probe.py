@@ -22,11 +22,11 @@ from hub.delivery.protection import CircuitBreaker
 from hub.delivery.worker import DepartmentWorker
 from hub.domain.adapter import Receipt, SubmitRequest
 from hub.domain.errors import PermanentError, TransientError
-from tests.integration.test_worker_batch import DEPT, Recorder, deliveries, legs
 from tests.support.hub import fast_config
+from tests.support.legs import DEPT, FilingDepartment, deliveries, legs
 
 
-class Flaky(Recorder):
+class Flaky(FilingDepartment):
     """Down while ``down``; then answers one call with ``probe_error``, then files."""
 
     def __init__(self, probe_error: Exception) -> None:
