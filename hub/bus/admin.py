@@ -20,7 +20,8 @@ log = logging.getLogger("hub.bus.admin")
 def delete_namespace(url: str, namespace: str, departments: tuple[str, ...] = (
         "social_security", "medical_insurance", "civil_affairs")) -> None:
     try:
-        conn = pika.BlockingConnection(pika.URLParameters(url))
+        nodes = [pika.URLParameters(u.strip()) for u in url.split(",") if u.strip()]
+        conn = pika.BlockingConnection(nodes)
     except Exception:
         log.warning("could not connect to delete namespace %s", namespace)
         return
