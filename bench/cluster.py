@@ -12,9 +12,10 @@ own node names, ports and data dirs), then prints one JSON object per line:
 * ``cluster-recovery``: cases offered at a steady R/s to the hub on the cluster while, in turn,
   the node leading the department queues is killed (``kill -9``), restarted, and the node then
   leading most department queues is stopped (``rabbitmqctl stop``). Per fault: the longest time
-  no case completed (``stall_s``), the time until the completion rate over one second is back at
-  half the offered rate (``recovered_s``), and for the restart how long the node took to be
-  back (``restart_s``); at the end ``lost`` (offered cases never persisted in 120 s).
+  no case completed (``stall_s``), the time until the completion rate over one second is back
+  at half the rate of the five seconds before the fault (``recovered_s``), for the restart how
+  long the node took to be back (``restart_s``); at the end ``lost`` (offered cases never
+  persisted in 120 s). Offer less than the hub manages here, or recovery cannot show.
 """
 
 from __future__ import annotations
@@ -85,19 +86,24 @@ class Offered:
         return sorted(self.hub.persisted.done_at.values())
 
 
-def recovery_after(done: list[float], at: float, rate: float) -> dict[str, float]:
-    after = [t for t in done if t >= at]
+def recovery_after(done: list[float], at: float, until: float,
+                   before_s: float = 5.0) -> dict[str, float]:
+    """Completions from ``at`` (a fault) to ``until`` (the next one) against the rate over the
+    ``before_s`` before the fault: the longest gap with no completion (``stall_s``) and when a
+    one-second window first reached half the rate before (``recovered_s``, -1 if never)."""
+    base = sum(1 for t in done if at - before_s <= t < at) / before_s
+    after = [t for t in done if at <= t < until]
     stall, prev = 0.0, at
     for t in after:
         stall, prev = max(stall, t - prev), t
-    recovered = None
+    stall = max(stall, (until - prev) if after else until - at)
+    recovered = -1.0
     for i, t in enumerate(after):
-        window = [u for u in after[i:] if u < t + 1.0]
-        if len(window) >= rate / 2:
-            recovered = t - at
+        if sum(1 for u in after[i:] if u < t + 1.0) >= max(1.0, base / 2):
+            recovered = round(t - at, 2)
             break
-    return {"stall_s": round(stall, 2),
-            "recovered_s": round(recovered, 2) if recovered is not None else -1.0}
+    return {"rate_before_per_s": round(base, 1), "stall_s": round(stall, 2),
+            "recovered_s": recovered}
 
 
 def leader_of_most(cluster: RabbitCluster, cfg: HubConfig, namespace: str) -> Node:
@@ -126,15 +132,17 @@ def recovery(cluster: RabbitCluster, cfg: HubConfig, rate: float, phase_s: float
             at_stop = time.perf_counter()
             cluster.stop(leader)
             time.sleep(phase_s)
+            at_end = time.perf_counter()
         finally:
             load.stop.set()
             load.thread.join(30)
         complete = hub.persisted.wait(load.ids, 120)
         done = load.completions()
-        faults = {"kill9": {"node": victim.index, **recovery_after(done, at_kill, rate)},
+        faults = {"kill9": {"node": victim.index, **recovery_after(done, at_kill, at_restart)},
                   "restart": {"node": victim.index, "restart_s": restart_s,
-                              **recovery_after(done, at_restart, rate)},
-                  "stop_leader": {"node": leader.index, **recovery_after(done, at_stop, rate)}}
+                              **recovery_after(done, at_restart, at_stop)},
+                  "stop_leader": {"node": leader.index,
+                                  **recovery_after(done, at_stop, at_end)}}
         lost = sum(1 for i in load.ids if i not in hub.persisted.done_at)
         hub.close()
         cluster.start(leader)
