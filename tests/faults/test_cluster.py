@@ -16,13 +16,14 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hub.bus.base import dept_queue
+from hub.sims import DepartmentSims
 from tests.faults.checks import Figures, assert_sound, check, cores, wait_for
-from tests.faults.conftest import HubFactory
 from tests.faults.scenario import clerk_for
 from tests.support.faults import FaultHub
 from tests.support.rabbit_cluster import RabbitCluster, cluster_or_skip
@@ -107,11 +108,20 @@ def leader_of_most(cluster: RabbitCluster, hub: FaultHub) -> Any:
 @pytest.mark.cluster
 @pytest.mark.timeout(900)  # forming the cluster alone takes a minute or two here
 def test_cluster_loses_a_node_then_its_leader_under_load(
-        rabbit_cluster: RabbitCluster, make_hub: HubFactory,
-        record: Callable[[Figures], None]) -> None:
+        rabbit_cluster: RabbitCluster, sims: DepartmentSims, pg_dsn: str, namespace: str,
+        tmp_path: Path, record: Callable[[Figures], None]) -> None:
     cluster = rabbit_cluster
-    # given a hub whose processes know all three nodes, every queue replicated on three
-    hub = make_hub("amqp", bus_url=cluster.urls())
+    # given a hub whose processes know all three nodes, every queue replicated on three (built
+    # here, not with make_hub: nothing of this scenario needs the machine's own broker)
+    hub = FaultHub(root=tmp_path / "hub", sims=sims, namespace=namespace,
+                   bus_url=cluster.urls(), store_dsn=pg_dsn)
+    try:
+        scenario(cluster, hub, record)
+    finally:
+        hub.close()
+
+
+def scenario(cluster: RabbitCluster, hub: FaultHub, record: Callable[[Figures], None]) -> None:
     hub.start_core()
     hub.start_workers()
     hub.bus()  # declares the topology

@@ -65,6 +65,7 @@ class RabbitCluster:
     size: int = 3
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hub-rmq-")))
     nodes: list[Node] = field(default_factory=list)
+    ctl_ports: int = 0
 
     def __post_init__(self) -> None:
         if not (BIN / "rabbitmq-server").exists() or shutil.which("erl") is None:
@@ -74,6 +75,10 @@ class RabbitCluster:
         cookie.chmod(0o400)
         (self.root / "rabbitmq-env.conf").write_text("", encoding="ascii")
         (self.root / "enabled_plugins").write_text("[].\n", encoding="ascii")
+        # The CLI tools take a distribution port of their own from a fixed range (35672-35682
+        # by default, shared with every rabbitmqctl call on the machine's broker; a few hung
+        # calls exhaust it): ours get a range of their own.
+        self.ctl_ports = free_port()
         tag = f"{os.getpid()}{secrets.token_hex(2)}"
         for i in range(1, self.size + 1):
             base = self.root / f"node{i}"
@@ -106,6 +111,8 @@ class RabbitCluster:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(node.base / "pid"),
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": ERL_ARGS,
+            "RABBITMQ_CTL_DIST_PORT_MIN": str(self.ctl_ports),
+            "RABBITMQ_CTL_DIST_PORT_MAX": str(self.ctl_ports + 40),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
         })
         return env
