@@ -41,6 +41,9 @@ if command -v rabbitmqctl >/dev/null; then
 else
   missing+=("RabbitMQ (not installed)")
 fi
+# The three-node cluster scenario (tests/support/rabbit_cluster.py) starts its own nodes from the
+# same package's scripts, never the machine's broker.
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=("rabbitmq-server scripts in /usr/lib/rabbitmq/bin")
 
 need_pkgs=()
 [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)

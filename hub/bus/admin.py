@@ -32,7 +32,8 @@ def delete_namespace(url: str, namespace: str,
     """Delete the topology declared for ``departments`` (default: the configured ones)."""
     declared = configured_tiers() if departments is None else departments
     try:
-        conn = pika.BlockingConnection(pika.URLParameters(url))
+        nodes = [pika.URLParameters(u.strip()) for u in url.split(",") if u.strip()]
+        conn = pika.BlockingConnection(nodes)
     except Exception:
         log.warning("could not connect to delete namespace %s", namespace)
         return

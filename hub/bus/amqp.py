@@ -1,7 +1,7 @@
 """AMQP bus: the ``Bus`` protocol on RabbitMQ via pika (production; several machines).
 
 Features: topology from ``hub.bus.topology`` (quorum work queues with an explicit delivery limit
-and at-least-once dead-lettering, TTL retry tiers, classic parking lots that never expire). Every
+and at-least-once dead-lettering, TTL retry tiers, quorum parking lots that never expire). Every
 publish is persistent, ``mandatory`` and confirmed; confirms are *pipelined* (a window of
 outstanding publishes, not one round trip each); ``basic.return`` raises ``UnroutableError`` and a
 nack raises ``PublishFailed``. Consumers ack manually after the effect, with prefetch and
@@ -15,7 +15,9 @@ lane's tier queue and then acks; an explicit ``delay_s`` is rounded up to the ne
 ``Dead`` publishes the original with reason, detail, attempts and time headers to the parking lot,
 confirmed, then acks.
 
-Connection settings: ``url`` (``amqp://`` or ``amqps://``), ``ca_file``, ``cert_file``,
+Connection settings: ``url`` (``amqp://`` or ``amqps://``; several comma-separated URLs name the
+nodes of a cluster: each new connection starts at the node after the previous one's and fails
+over along the list, see ``node_urls``), ``ca_file``, ``cert_file``,
 ``key_file`` (TLS), ``heartbeat_s``; ``confirm_window`` outstanding confirms per publisher.
 """
 
@@ -49,6 +51,7 @@ from hub.bus.base import (
     Delivery,
     ExchangeKind,
     Message,
+    PublishFailed,
     QueueStats,
 )
 from hub.bus.settle import Later, Settlement, run_batch
@@ -88,6 +91,14 @@ def connection_parameters(
     return params
 
 
+def node_urls(url: str) -> list[str]:
+    """The broker nodes of ``url``: one URL, or several separated by commas (a cluster)."""
+    urls = [u.strip() for u in url.split(",") if u.strip()]
+    if not urls:
+        raise PermanentError("the bus URL names no broker node", reason="bad_bus_url")
+    return urls
+
+
 class Reconnect(TransientError):
     """The connection was lost; opening a new one may help."""
 
@@ -123,9 +134,12 @@ class AmqpBus:
         publish_timeout_s: float = 30.0,
     ) -> None:
         self.namespace = namespace
-        self._params = connection_parameters(
-            url, ca_file=ca_file, cert_file=cert_file, key_file=key_file, heartbeat_s=heartbeat_s
-        )
+        self._params = [
+            connection_parameters(u, ca_file=ca_file, cert_file=cert_file, key_file=key_file,
+                                  heartbeat_s=heartbeat_s)
+            for u in node_urls(url)
+        ]
+        self._next_node = 0
         self._window = confirm_window
         self._publish_timeout_s = publish_timeout_s
         self._local = threading.local()
@@ -135,8 +149,14 @@ class AmqpBus:
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self) -> pika.BlockingConnection:
+        """A connection to the first node that answers, starting one node further along the
+        list each time: connections spread over the cluster, and a reconnect after a node was
+        lost tries the next node first (pika walks the rest of the list in order)."""
+        with self._lock:
+            k = self._next_node % len(self._params)
+            self._next_node += 1
         try:
-            return pika.BlockingConnection(self._params)
+            return pika.BlockingConnection(self._params[k:] + self._params[:k])
         except Exception as exc:
             raise translate(exc) from exc
 
@@ -167,6 +187,13 @@ class AmqpBus:
                 try:
                     return fn(self._publisher())
                 except Reconnect:
+                    self._drop_publisher()
+                    raise
+                except PublishFailed:
+                    # A nack or a missing confirm: the next attempt gets a new connection and
+                    # channel. On a cluster, a channel that published to a quorum queue whose
+                    # leader died can go on refusing every publish to it (seen on RabbitMQ
+                    # 3.10), while a new channel publishes at once.
                     self._drop_publisher()
                     raise
                 except px.AMQPError as exc:

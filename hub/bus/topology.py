@@ -7,7 +7,11 @@ plus the status lane (``{ns}.status``, fed by ``{ns}.events``).
     {ns}.events    topic   '#'                         -> {ns}.status             (quorum)
     {ns}.retry     topic   '{lane}.t{i}'               -> {ns}.retry.{lane}.t{i}  (TTL = tier,
                            dead-lettered through the default exchange back to the lane's queue)
-    {ns}.dead      topic   '{lane}'                    -> {lane}'s parking lot    (never expires)
+    {ns}.dead      topic   '{lane}'                    -> {lane}'s parking lot    (quorum, never
+                           expires)
+
+Every queue is a quorum queue: on a cluster each is replicated on (by default) every node, up to
+the broker's initial group size; losing a minority of nodes loses no message.
 
 Retry and dead exchanges are *topic* exchanges on purpose: RabbitMQ topic permissions can then
 restrict a department's worker to routing keys of its own lane, so it cannot inject work into
@@ -90,9 +94,15 @@ def lanes(
     return out
 
 
+# Members per quorum queue on a cluster (capped by the broker at the nodes it has): three
+# survive the loss of one node; more would only add write amplification.
+REPLICAS = 3
+
+
 def work_queue_arguments(lane: Lane) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": REPLICAS,
         "x-delivery-limit": lane.tiers.delivery_limit,
         "x-dead-letter-exchange": exchange(lane.namespace, "dead"),
         "x-dead-letter-routing-key": lane.name,
@@ -104,6 +114,7 @@ def work_queue_arguments(lane: Lane) -> dict[str, Any]:
 def retry_queue_arguments(lane: Lane, tier: int) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": REPLICAS,
         "x-message-ttl": int(lane.tiers.tiers_s[tier] * 1000),
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": lane.queue,
@@ -112,10 +123,16 @@ def retry_queue_arguments(lane: Lane, tier: int) -> dict[str, Any]:
     }
 
 
-# Parking lots are durable classic queues: no delivery counting (RabbitMQ 4 gives quorum queues
-# a default delivery limit of 20, which would silently drop a dead letter listed 20 times), no
-# TTL, no length limit -> a dead letter stays until an operator replays or purges it.
-PARKING_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
+# Parking lots are quorum queues too (replicated like the lanes they serve: a node that dies
+# takes no dead letters with it). They never expire and have no length limit, so a dead letter
+# stays until an operator replays or purges it. Their delivery limit is set, not left to the
+# broker's default (RabbitMQ 4 defaults to 20, and a parking lot has no dead-letter exchange,
+# so the 21st listing would drop the message): every listing (``hub bus dead``) returns each
+# dead letter once, and 2**31 - 1 listings are out of reach. No "-1" (unlimited): RabbitMQ
+# 3.x rejects it, and the same definitions must load on both.
+PARKING_DELIVERY_LIMIT = 2**31 - 1
+PARKING_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum", "x-quorum-initial-group-size": REPLICAS,
+                                     "x-delivery-limit": PARKING_DELIVERY_LIMIT}
 
 
 def _rx(name: str) -> str:

@@ -1,7 +1,8 @@
 """Process settings: a file plus environment variables prefixed ``HUB_``.
 
     HUB_DATA_DIR     where the SQLite store, the embedded bus and blobs live (default ./.hub-data)
-    HUB_BUS_URL      amqp:// or amqps:// URL; absent -> the embedded SQLite bus
+    HUB_BUS_URL      amqp:// or amqps:// URL, or several comma-separated (the nodes of a cluster:
+                     connections fail over along the list); absent -> the embedded SQLite bus
     HUB_STORE_DSN    postgresql://... ; absent -> SQLite under the data dir
     HUB_CONFIG_DIR   the configuration folder (default: ./config, else the packaged copy)
     HUB_NAMESPACE    exchange/queue prefix (default "hub")
