@@ -13,9 +13,18 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from hub.api import errors, routes_attachments, routes_callbacks, routes_cases, routes_health, sse
+from hub.api import (
+    errors,
+    routes_attachments,
+    routes_callbacks,
+    routes_cases,
+    routes_catalogue,
+    routes_health,
+    sse,
+)
 from hub.api.context import ApiContext
 from hub.api.limits import RateLimiter
+from hub.web import app as web
 
 
 def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> FastAPI:
@@ -24,8 +33,10 @@ def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> F
     app.state.ctx = ctx
     app.state.limiter = RateLimiter(ctx.settings.requests_per_terminal_per_minute)
     errors.install(app)
-    for module in (routes_health, routes_cases, routes_attachments, sse, routes_callbacks):
+    for module in (routes_health, routes_catalogue, routes_cases, routes_attachments, sse,
+                   routes_callbacks):
         app.include_router(module.routes)
+    web.install(app)  # the clerk's workbench at / (hub.web)
     for path, asgi in mounts:
         app.mount(path, asgi)
     return app

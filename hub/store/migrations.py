@@ -32,9 +32,16 @@ def _v1(conn: Connection) -> None:
     conn.execute(insert(t.audit_head).values(id=1, seq=0, hash=GENESIS))
 
 
+def _v2(conn: Connection) -> None:
+    from hub.accounts import schema as accounts
+
+    accounts.metadata.create_all(conn, tables=list(accounts.TABLES))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: cases, legs, outbox, audit chain, attachments, terminals, feed",
               _v1),
+    Migration(2, "village clerks and their sign-in sessions (hub.accounts)", _v2),
 )
 
 
