@@ -147,8 +147,9 @@ def receipt_page(request: Request, code: str, session: PageSession) -> Response:
     item = cfg.catalogue.get(row.item_code)
     track = str(request.url_for("track_page", code=row.tracking_code))
     return render(request, "receipt.html", session=session, row=row,
-                  s=views.summary(row, cfg), departments=[views.dept_title(cfg, g.department)
-                                                          for g in row.legs],
+                  s=views.summary(row, cfg),
+                  departments=_departments(request, item) if item else [
+                      views.dept_title(cfg, g.department) for g in row.legs],
                   guide=labels.guide(item) if item else None, qr=qr_svg(track, "查询进度二维码"),
                   created=views.local_time(row.created_at))
 

@@ -84,6 +84,8 @@
     box.classList.toggle("done", done > 0 && busy === 0);
     $(".mat-state", box).textContent = busy ? "上传中…" : done ? "已上传 " + done + " 份" : "未上传";
     if (done) { setError(box, ""); }
+    var form = box.closest("form"), general = form && form.querySelector("#form-errors, .form-errors");
+    if (general && /^还缺/.test(general.textContent) && !form.querySelector(".material.field.bad")) { general.hidden = true; }
   }
   function upload(box, file) {
     var li = document.createElement("li");
