@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,11 +87,20 @@ def leg_rows(row: CaseRow, cfg: HubConfig) -> list[dict[str, Any]]:
     names = material_names(cfg, row.item_code)
     return [{"department": g.department, "title": dept_title(cfg, g.department),
              "state": LEG_LABELS[g.state], "tone": _leg_tone(g.state),
-             "words": g.detail or "", "receipt": g.receipt or "",
+             "words": g.detail or "", "receipt": _reference(g.receipt),
              "updated": local_time(g.updated_at),
              "waiting": g.state == LegState.NEEDS_MATERIALS,
              "missing": [{"code": m, "name": names.get(m, "其他材料")}
                          for m in g.missing_materials]} for g in row.legs]
+
+
+_REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,23}$")
+
+
+def _reference(receipt: str | None) -> str:
+    """A department's reference as a clerk can read it out; a transport's internal receipt
+    (a file name, a message id) is not shown."""
+    return receipt if receipt and _REFERENCE.match(receipt) else ""
 
 
 def _leg_tone(state: LegState) -> str:
