@@ -134,6 +134,12 @@ def _case(request: Request, session: Session, code: str, draft: Any) -> dict[str
 def _submit(request: Request, session: Session, code: str, draft: Any) -> JSONResponse:
     ctx = context(request)
     raw = _case(request, session, code, draft)
+    # The same form page submitted again (its answer was lost, a double click): the case
+    # exists already; answer its receipt instead of a conflict over the new timestamp.
+    existing = ctx.store.get_case(uuid.UUID(raw["case_id"]))
+    if existing is not None and existing.village == session.clerk.village:
+        return JSONResponse({"receipt": f"/cases/{existing.tracking_code}/receipt"},
+                            status_code=202)
     answer = routes_cases._accept(ctx, _terminal(session), raw)
     doc = json.loads(bytes(answer.body))
     if doc.get("created"):
