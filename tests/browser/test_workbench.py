@@ -192,3 +192,60 @@ def test_refusals_other_village_csrf_and_lockout(chromium: Any, context: Any,
         wb.shot(p, "11-locked")
     finally:
         fresh.close()
+
+
+def test_offline_keeps_the_form_then_submits_once_back(context: Any, workbench: Workbench,
+                                                        tmp_path: Path) -> None:
+    wb = workbench
+    wb.hub.sims.behaviour.default = "approved"
+    page = context.new_page()
+    sign_in(page, wb)
+    page.goto(wb.url + "/items/MED_PAY/apply")
+    fill_applicant(page, "周到", valid_id(131))
+    page.fill("[data-path='form.insured_year'] input", "2025")
+    page.fill("[data-path='form.amount_yuan'] input", "380")
+    attach(page, "id_card", [scan_png(tmp_path / "id.png")])
+    # The larger-text switch, kept across pages
+    before = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    page.click("#bigger")
+    after = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    assert after > before
+    context.set_offline(True)
+    page.click("#submit")
+    expect(page.locator("#offline")).to_be_visible()
+    expect(page.locator("#offline")).to_contain_text("已填写的内容都还在")
+    assert page.locator("[data-path='applicant.name'] input").input_value() == "周到"
+    assert page.locator(".material[data-kind='id_card'] li.uploaded").count() == 1
+    wb.shot(page, "12-offline-large-text")
+    context.set_offline(False)
+    page.click("#submit")
+    expect(page.locator("h1")).to_have_text("受理回执")
+    expect(page.locator("#offline")).to_be_hidden()
+    assert page.evaluate("document.documentElement.classList.contains('large')")
+
+
+def test_tablet_layout_and_print(chromium: Any, workbench: Workbench) -> None:
+    ctx = chromium.new_context(viewport={"width": 800, "height": 1280}, locale="zh-CN",
+                               has_touch=True)
+    try:
+        page = ctx.new_page()
+        sign_in(page, workbench)
+        page.goto(workbench.url + "/items/BIRTH/apply")
+        expect(page.locator("fieldset.related legend")).to_have_text("新生儿")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 800  # nothing sticks out sideways on a tablet
+        workbench.shot(page, "13-tablet-form")
+        page.goto(workbench.url + "/guide/BIRTH")
+        page.emulate_media(media="print")
+        expect(page.locator(".top")).to_be_hidden()
+        expect(page.locator(".checklist")).to_be_visible()
+        page.pdf(path=str(tmp_pdf(workbench)), format="A5")
+    finally:
+        ctx.close()
+
+
+def tmp_pdf(wb: Workbench) -> Path:
+    from tests.browser.conftest import ARTIFACTS
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / "guide-checklist-A5.pdf"
