@@ -71,9 +71,16 @@ def test_find_fill_attach_submit_and_watch_the_case_settle(context: Any, workben
     expect(id_field.locator(".derived")).to_have_text("出生日期：1985年3月4日，性别：男")
     page.fill("[data-path='form.pension_grade'] input", "300")
     page.fill("[data-path='form.bank_account'] input", "6222020200112233")
-    # Submitting without the required scans is blocked with a clear message
+    # Submitting without the required scans: every problem at once, in Chinese, at its place
+    page.fill("[data-path='form.bank_account'] input", "12")
     page.click("#submit")
-    expect(page.locator("#form-errors")).to_have_text("还缺必需的材料，请先上传")
+    expect(page.locator("#form-errors")).to_have_text("缺少材料：居民身份证、户口簿")
+    expect(page.locator(".material[data-kind='id_card'] .field-error")).to_have_text(
+        "请上传“居民身份证”")
+    expect(page.locator("[data-path='form.bank_account'] .field-error")).to_have_text(
+        "“代扣银行账号”格式不正确")
+    wb.shot(page, "03b-form-problems")
+    page.fill("[data-path='form.bank_account'] input", "6222020200112233")
     attach(page, "id_card", [scan_png(tmp_path / "身份证正面.png", 180),
                              scan_png(tmp_path / "身份证反面.png", 120)])
     attach(page, "household_register", [scan_png(tmp_path / "户口簿.png")])

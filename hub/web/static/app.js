@@ -85,7 +85,7 @@
     $(".mat-state", box).textContent = busy ? "上传中…" : done ? "已上传 " + done + " 份" : "未上传";
     if (done) { setError(box, ""); }
     var form = box.closest("form"), general = form && form.querySelector("#form-errors, .form-errors");
-    if (general && /^还缺/.test(general.textContent) && !form.querySelector(".material.field.bad")) { general.hidden = true; }
+    if (general && /^(还缺|缺少材料)/.test(general.textContent) && !form.querySelector(".material.field.bad")) { general.hidden = true; }
   }
   function upload(box, file) {
     var li = document.createElement("li");
@@ -161,6 +161,12 @@
     });
     return busy ? "还有材料正在上传，请等上传完成再提交" : bad ? "还缺必需的材料，请先上传" : "";
   }
+  // Only an upload still running stops a submit here; everything else (missing materials
+  // included) goes to the hub, whose problem list shows every problem at once.
+  function uploadsBusy(root) {
+    var problem = materialsProblem(root);
+    return /^还有/.test(problem) ? problem : "";
+  }
 
   // ---- problems from the hub, shown at their fields --------------------------------------
   function showProblems(form, box, errors) {
@@ -229,7 +235,7 @@
         var t = el.getAttribute("data-type");
         draft.form[el.name] = t === "int" ? parseInt(v, 10) : t === "number" ? parseFloat(v) : t === "bool" ? v === "true" : v;
       });
-      var problem = materialsProblem(form);
+      var problem = uploadsBusy(form);
       if (problem) { box.textContent = problem; box.hidden = false; box.scrollIntoView(); return; }
       send("/web/api/items/" + encodeURIComponent(form.getAttribute("data-item")) + "/cases", draft, $("#submit"), form, box,
         function (doc) { try { localStorage.removeItem(draftKey); } catch (e) { /* ignore */ } window.location = doc.receipt; });
