@@ -196,3 +196,33 @@ def test_catalogue_api_has_chinese_labels_and_guides(api: Api) -> None:
     assert set(birth["guide"]) == {"conditions", "time_limit", "fees", "notes"}
     assert [d["title"] for d in birth["departments"]] == ["民政", "医保"]
     assert api.client.get("/v1/catalogue/NOPE").status_code == 404
+
+
+def test_hub_status_over_the_api_accepts_the_tracking_code(
+        api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.support.api import live_server
+
+    Accounts(api.store).add(VILLAGE_A, "张三", PASSWORD)
+    _signin(api, "zhangsan")
+    code = _workbench_case(api, _csrf(api))
+    with live_server(api.app) as srv:
+        assert main(["status", code, "--url", srv.url, "--token", api.token_a, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["tracking_code"] == code
+        assert main(["status", code, "--url", srv.url, "--token", api.token_b]) == 1
+        assert "not found" in capsys.readouterr().out
+
+
+def test_session_cookie_is_secure_under_tls(api: Api) -> None:
+    from fastapi.testclient import TestClient
+
+    Accounts(api.store).add(VILLAGE_A, "张三", PASSWORD)
+    tls = TestClient(api.app, base_url="https://hub.example")
+    page = tls.get("/signin")
+    assert "secure" in page.headers["set-cookie"].lower()
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token
+    r = tls.post("/signin", data={"login": "zhangsan", "password": PASSWORD,
+                                  "csrf": token.group(1)}, follow_redirects=False)
+    assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower()
