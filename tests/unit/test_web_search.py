@@ -33,7 +33,7 @@ def test_every_choice_and_group_has_a_chinese_label() -> None:
         assert labels.group(item) in labels.GROUP_ORDER
         for f in item.form:
             for value, label in labels.choices(f):
-                assert label != value and label != "其他" or value == "other", (item.code, value)
+                assert (label != value and label != "其他") or value == "other", (item.code, value)
     reason = next(f for f in cfg.catalogue.get("SSCARD_REPLACE").form  # type: ignore[union-attr]
                   if f.key == "reason")
     assert labels.choices(reason) == [("lost", "遗失"), ("damaged", "损坏"), ("expired", "过期")]
