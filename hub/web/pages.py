@@ -8,6 +8,7 @@ exist.
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Annotated, Any
 
@@ -39,6 +40,14 @@ PAGE_SIZE = 20
 _SIGN_IN_MESSAGES = {"invalid": "账号或密码不正确",
                      "locked": "连续输错密码次数过多，账户已锁定15分钟。急用请找管理员解锁。",
                      "disabled": "该账号已停用，请联系管理员"}
+
+
+def public_url(request: Request, name: str, **params: str) -> str:
+    """The address a resident's phone opens from a QR code: ``HUB_WEB_PUBLIC_URL`` (the hub as
+    the village network reaches it, e.g. http://192.168.1.10:8080) when set, else this request's."""
+    url = request.url_for(name, **params)
+    base = os.environ.get("HUB_WEB_PUBLIC_URL", "").strip().rstrip("/")
+    return f"{base}{url.path}" if base.startswith(("http://", "https://")) else str(url)
 
 
 def _not_found(request: Request) -> HTMLResponse:
@@ -111,9 +120,10 @@ def guide_page(request: Request, code: str) -> Response:
     item = _item(request, code)
     if item is None:
         return _not_found(request)
-    url = str(request.url_for("guide_page", code=item.code))
+    url = public_url(request, "guide_page", code=item.code)
     return render(request, "guide.html", item=item, guide=labels.guide(item),
-                  departments=_departments(request, item), qr=qr_svg(url, "办事指南二维码"))
+                  departments=_departments(request, item), qr=qr_svg(url, "办事指南二维码"),
+                  qr_url=url)
 
 
 @routes.get("/items/{code}/apply", response_class=HTMLResponse)
@@ -145,12 +155,12 @@ def receipt_page(request: Request, code: str, session: PageSession) -> Response:
         return _not_found(request)
     cfg = context(request).config
     item = cfg.catalogue.get(row.item_code)
-    track = str(request.url_for("track_page", code=row.tracking_code))
+    track = public_url(request, "track_page", code=row.tracking_code)
     return render(request, "receipt.html", session=session, row=row,
                   s=views.summary(row, cfg),
                   departments=_departments(request, item) if item else [
                       views.dept_title(cfg, g.department) for g in row.legs],
-                  guide=labels.guide(item) if item else None, qr=qr_svg(track, "查询进度二维码"),
+                  guide=labels.guide(item) if item else None, qr=qr_svg(track, "查询进度二维码"), qr_url=track,
                   created=views.local_time(row.created_at))
 
 

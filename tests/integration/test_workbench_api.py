@@ -226,3 +226,18 @@ def test_session_cookie_is_secure_under_tls(api: Api) -> None:
     r = tls.post("/signin", data={"login": "zhangsan", "password": PASSWORD,
                                   "csrf": token.group(1)}, follow_redirects=False)
     assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower()
+
+
+def test_qr_codes_point_at_the_public_address_when_configured(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    Accounts(api.store).add(VILLAGE_A, "张三", PASSWORD)
+    _signin(api, "zhangsan")
+    code = _workbench_case(api, _csrf(api))
+    receipt = api.client.get(f"/cases/{code}/receipt").text
+    assert f'data-url="http://testserver/track/{code}"' in receipt
+    monkeypatch.setenv("HUB_WEB_PUBLIC_URL", "http://192.168.1.10:8080/")
+    receipt = api.client.get(f"/cases/{code}/receipt").text
+    assert f'data-url="http://192.168.1.10:8080/track/{code}"' in receipt
+    guide = api.client.get("/guide/BIRTH").text
+    assert 'data-url="http://192.168.1.10:8080/guide/BIRTH"' in guide
+    assert "<svg" in guide
