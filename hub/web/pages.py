@@ -160,7 +160,8 @@ def receipt_page(request: Request, code: str, session: PageSession) -> Response:
                   s=views.summary(row, cfg),
                   departments=_departments(request, item) if item else [
                       views.dept_title(cfg, g.department) for g in row.legs],
-                  guide=labels.guide(item) if item else None, qr=qr_svg(track, "查询进度二维码"), qr_url=track,
+                  guide=labels.guide(item) if item else None,
+                  qr=qr_svg(track, "查询进度二维码"), qr_url=track,
                   created=views.local_time(row.created_at))
 
 
