@@ -138,11 +138,19 @@ def test_a_request_for_materials_is_answered_on_the_case_page(context: Any,
     expect(resend.locator(".missing")).to_have_text("近期免冠照片")
     expect(page.locator("#case-status")).to_have_text("待补充材料")
     wb.shot(page, "08-needs-materials")
+    # The list of cases waiting for materials: a badge in the menu, a badge on the row
+    board = context.new_page()
+    board.goto(wb.url + "/cases?status=materials")
+    expect(board.locator("#waiting-badge")).to_have_text("1")
+    expect(board.locator(f"tr[data-code='{code}'] .badge")).to_have_text("待补材料")
     wb.hub.sims.behaviour.default = "approved"
     attach(page, "photo", [scan_png(tmp_path / "新照片.png", 60)], root="form.resend")
     resend.locator("button[type=submit]").click()
     expect(page.locator("#case-status")).to_have_text("已办结（全部通过）", timeout=60_000)
     expect(page.locator(".timeline")).to_contain_text("经办人张三为人社补充材料")
+    # ...and the waiting list empties itself without a reload
+    expect(board.locator(f"tr[data-code='{code}']")).to_have_count(0)
+    expect(board.locator("#waiting-badge")).to_be_hidden()
     wb.shot(page, "09-resent-settled")
     page.goto(f"{wb.url}/cases?status=done&q={code}")
     expect(page.locator(f"tr[data-code='{code}']")).to_be_visible()

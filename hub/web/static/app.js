@@ -268,7 +268,7 @@
   }
   function badge() {
     var r = $(".rows[data-waiting]"), b = $("#waiting-badge");
-    if (r && b) { b.textContent = r.getAttribute("data-waiting"); }
+    if (r && b) { var n = r.getAttribute("data-waiting"); b.textContent = n; b.hidden = n === "0"; }
   }
   function refreshCase(force) {
     if (!force && $$("#case-live li.uploaded, #case-live li.busy").length) { return; }  // the clerk is attaching files
