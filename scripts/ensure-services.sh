@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need are there.
 #  - RabbitMQ and PostgreSQL: started when installed but stopped.
-#  - Debian's openssh-server (a real SFTP peer) and prometheus (promtool, a real scraper):
+#  - Debian's openssh-server (a real SFTP peer), prometheus (promtool, a real scraper),
+#    chromium and fonts-wqy-microhei (the workbench's browser tests):
 #    installed when missing and we may (root with apt-get).
 # Under CI=true anything still missing is a loud failure; otherwise the affected tests skip
 # and say why.
@@ -48,6 +49,9 @@ fi
 need_pkgs=()
 [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
+# The workbench's browser tests: Debian's chromium (never a downloaded browser) and a CJK font.
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+[ -d /usr/share/fonts/truetype/wqy ] || need_pkgs+=(fonts-wqy-microhei)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing ${need_pkgs[*]}"
@@ -57,6 +61,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
   [ -x /usr/sbin/sshd ] || missing+=("openssh-server (sshd)")
   command -v promtool >/dev/null || missing+=("prometheus (promtool)")
+  [ -x /usr/bin/chromium ] || missing+=("chromium (browser tests)")
+  [ -d /usr/share/fonts/truetype/wqy ] || missing+=("fonts-wqy-microhei (Chinese text in screenshots)")
 fi
 # The Debian prometheus package starts a server on :9090 we do not need; tests run their own.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,14 +175,20 @@ def start_hub(settings: Settings, sims: DepartmentSims, cfg: HubConfig | None = 
 
 
 def demo(*, bus_url: str | None, store_dsn: str | None, cases: int,
-         data_dir: Path | None = None, namespace: str = "demo") -> DemoResult:
+         data_dir: Path | None = None, namespace: str = "demo",
+         then: Callable[[Runtime, str, DemoResult], None] | None = None) -> DemoResult:
+    """Run the scripted cases. ``data_dir`` keeps the hub's data there (``hub trace``,
+    ``hub audit verify``, ``hub dlq list`` work on it afterwards with ``HUB_DATA_DIR``);
+    ``then(rt, url, result)`` runs while the hub is still up (the interactive workbench)."""
     with tempfile.TemporaryDirectory(prefix="hub-demo-") as tmp:
-        base = data_dir or Path(tmp)
-        settings = Settings(data_dir=base / "data", bus_url=bus_url, store_dsn=store_dsn,
-                            namespace=namespace)
-        with DepartmentSims(base / "sims") as sims:
+        settings = Settings(data_dir=data_dir or Path(tmp) / "data", bus_url=bus_url,
+                            store_dsn=store_dsn, namespace=namespace)
+        with DepartmentSims(Path(tmp) / "sims") as sims:
             rt, url = start_hub(settings, sims)
             try:
-                return drive(rt, url, cases=cases)
+                result = drive(rt, url, cases=cases)
+                if then is not None:
+                    then(rt, url, result)
+                return result
             finally:
                 rt.close()

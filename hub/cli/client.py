@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
     s.add_argument("--json", action="store_true", help="print the hub's answer as JSON")
     s.set_defaults(func=run_submit)
     st = sub.add_parser("status", help="show a case's status and each department's state")
-    st.add_argument("case_id")
+    st.add_argument("case_id", metavar="CASE", help="the case id or the receipt's tracking code")
     _remote(st)
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=run_status)
@@ -85,14 +85,20 @@ def _json(r: httpx.Response) -> Any:
                             "message": r.text[:200]}]}
 
 
-def _local_view(case_id: uuid.UUID) -> dict[str, Any] | None:
+def _local_view(case_id: uuid.UUID | str) -> dict[str, Any] | None:
     from hub.config.loading import load_config
     from hub.intake.api.views import case_view
     from hub.store import open_default_store
+    from hub.web.lookup import case_id_for_code
 
     settings = get_settings(fresh=True)
     store = open_default_store(settings)
     try:
+        if isinstance(case_id, str):
+            found = case_id_for_code(store, case_id)
+            if found is None:
+                return None
+            case_id = found
         row = store.get_case(case_id)
         return case_view(row, load_config(settings.config_dir)) if row else None
     finally:
@@ -100,13 +106,21 @@ def _local_view(case_id: uuid.UUID) -> dict[str, Any] | None:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from hub.web.lookup import normalise_code
+
+    case_id: uuid.UUID | str
     try:
         case_id = uuid.UUID(args.case_id)
     except ValueError:
-        print("error: CASE_ID must be a UUID")
-        return 2
+        code = normalise_code(args.case_id)
+        if code is None:
+            print("error: CASE must be a case id (UUID) or a tracking code such as 7K2M-9QXD-3HFA")
+            return 2
+        case_id = code
     if args.url:
-        r = _call("GET", args, f"/v1/cases/{case_id}")
+        path = (f"/v1/cases/{case_id}" if isinstance(case_id, uuid.UUID)
+                else f"/v1/cases/by-code/{case_id}")
+        r = _call("GET", args, path)
         if r is None:
             return 2
         view = _json(r) if r.status_code == 200 else None

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "hub.cli.worker_cmd",
     "hub.cli.client",
     "hub.cli.terminals",
+    "hub.cli.users",
     "hub.cli.dlq",
     "hub.cli.topology",
     "hub.cli.mapping_cmd",

@@ -20,7 +20,7 @@ from hub.store.base import AuditRecord
 
 def register(sub: Any) -> None:
     p = sub.add_parser("trace", help="a case's whole history from the audit log")
-    p.add_argument("case_id")
+    p.add_argument("case_id", metavar="CASE", help="the case id or the receipt's tracking code")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=run)
 
@@ -51,18 +51,27 @@ def describe(r: AuditRecord) -> str:
         return f"{dept}: supplement sent ({e.get('from')} → {e.get('to')})"
     if r.kind == "leg_dispatched":
         return f"{dept}: published to the department queue"
+    if r.kind.startswith("clerk_") and e.get("clerk_name"):
+        what = r.kind.removeprefix("clerk_")
+        extra = f" for {dept}" if dept else ""
+        return f"clerk {e['clerk_name']} ({e.get('clerk_login')}, village {e.get('village')}): {what}{extra}"
     rest = {k: v for k, v in e.items() if k not in ("seq", "kind", "case_id", "at")}
     return f"{r.kind}: {json.dumps(rest, ensure_ascii=False)}"
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        case_id = uuid.UUID(args.case_id)
-    except ValueError:
-        print(f"not a case id (UUID): {args.case_id!r}")
-        return 2
+    from hub.web.lookup import case_id_for_code, normalise_code
+
     store = open_store(get_settings().effective_store_dsn())
     try:
+        try:
+            case_id = uuid.UUID(args.case_id)
+        except ValueError:
+            found = case_id_for_code(store, args.case_id) if normalise_code(args.case_id) else None
+            if found is None:
+                print(f"not a case id (UUID) or a known tracking code: {args.case_id!r}")
+                return 2
+            case_id = found
         records = store.case_history(case_id)
         row = store.get_case(case_id)
     finally:

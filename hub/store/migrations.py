@@ -37,10 +37,17 @@ def _v2(conn: Connection) -> None:
     next(i for i in t.outbox.indexes if i.name == "ix_outbox_leg").create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection) -> None:
+    from hub.accounts import schema as accounts
+
+    accounts.metadata.create_all(conn, tables=list(accounts.TABLES))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: cases, legs, outbox, audit chain, attachments, terminals, feed",
               _v1),
     Migration(2, "index outbox(leg_id, kind): numbering a leg's supplements", _v2),
+    Migration(3, "village clerks and their sign-in sessions (hub.accounts)", _v3),
 )
 
 

@@ -19,12 +19,14 @@ from hub.intake.api import (
     routes_attachments,
     routes_callbacks,
     routes_cases,
+    routes_catalogue,
     routes_health,
     sse,
 )
 from hub.intake.api.context import ApiContext
 from hub.intake.api.limits import RateLimiter
 from hub.intake.api.quotas import StreamSlots, UploadVolume
+from hub.web import app as web
 
 
 def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> FastAPI:
@@ -36,8 +38,10 @@ def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> F
     app.state.uploads = UploadVolume(ctx.settings.upload_bytes_per_terminal_per_hour)
     errors.install(app)
     openapi.install(app)
-    for module in (routes_health, routes_cases, routes_attachments, sse, routes_callbacks):
+    for module in (routes_health, routes_catalogue, routes_cases, routes_attachments, sse,
+                   routes_callbacks):
         app.include_router(module.routes)
+    web.install(app)  # the clerk's workbench at / (hub.web)
     for path, asgi in mounts:
         app.mount(path, asgi)
     return app
