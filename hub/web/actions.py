@@ -203,13 +203,16 @@ async def _stream(request: Request, token: str, village: str, after: int
 
 
 @routes.get("/events")
-def events(request: Request, session: ReadSession) -> StreamingResponse:
-    """The village's live events (``EventSource``): from now on, or from ``Last-Event-ID``."""
+def events(request: Request, session: ReadSession, after: str = "") -> StreamingResponse:
+    """The village's live events (``EventSource``): after ``Last-Event-ID`` when reconnecting,
+    else after ``?after=`` (the feed position the page was drawn at), else from now on."""
     ctx = context(request)
-    raw = request.headers.get("last-event-id", "").strip()
     village = session.clerk.village
-    after = int(raw) if raw.isdigit() else lookup.latest_feed_seq(ctx.store, village)
+    raw = request.headers.get("last-event-id", "").strip()[:20]
+    if not raw.isdigit():
+        raw = after.strip()[:20]
+    after_seq = int(raw) if raw.isdigit() else lookup.latest_feed_seq(ctx.store, village)
     token = request.cookies.get("hub_session", "")
-    return StreamingResponse(_stream(request, token, session.clerk.village, after),
+    return StreamingResponse(_stream(request, token, session.clerk.village, after_seq),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

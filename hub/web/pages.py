@@ -172,16 +172,21 @@ def case_page(request: Request, code: str, session: PageSession,
     if row is None:
         return _not_found(request)
     cfg = context(request).config
+    # The feed position is read before the case: an event that lands while the page renders
+    # is sent again by the live stream, which starts from here, rather than lost between them.
+    seen = lookup.latest_feed_seq(context(request).store, session.clerk.village)
     history = context(request).store.case_history(row.case_id)
     return render(request, "_case_live.html" if partial else "case.html", session=session,
                   row=row, s=views.summary(row, cfg), legs=views.leg_rows(row, cfg),
-                  events=views.timeline(history, cfg, row.item_code))
+                  events=views.timeline(history, cfg, row.item_code), feed_seq=seen)
 
 
 @routes.get("/cases", response_class=HTMLResponse)
 async def cases_page(request: Request, session: PageSession, status: str = "", q: str = "",
                      page: int = 1, partial: bool = False) -> Response:
     cfg = context(request).config
+    seen = await run_in_threadpool(lookup.latest_feed_seq, context(request).store,
+                                   session.clerk.village)
     rows = await run_in_threadpool(lookup.village_cases, context(request).store,
                                    session.clerk.village)
     wanted = views.FILTERS.get(status, (None, None))[1]
@@ -192,7 +197,7 @@ async def cases_page(request: Request, session: PageSession, status: str = "", q
     shown = [views.summary(r, cfg) for r in rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]]
     values: dict[str, Any] = {"session": session, "cases": shown, "filter_key": status if wanted else "",
               "q": q[:40], "page": page, "pages": pages, "total": len(rows),
-              "filters": [(k, v[0]) for k, v in views.FILTERS.items()]}
+              "filters": [(k, v[0]) for k, v in views.FILTERS.items()], "feed_seq": seen}
     return render(request, "_case_rows.html" if partial else "cases.html", **values)
 
 

@@ -241,3 +241,39 @@ def test_qr_codes_point_at_the_public_address_when_configured(
     guide = api.client.get("/guide/BIRTH").text
     assert 'data-url="http://192.168.1.10:8080/guide/BIRTH"' in guide
     assert "<svg" in guide
+
+
+def test_the_live_stream_starts_where_the_page_was_drawn(api: Api) -> None:
+    """An answer that lands between drawing a case page and the browser opening its live
+    stream still reaches that page: the page names the feed position it showed, and the stream
+    starts there (without it the page waited for ever on a state it had already missed)."""
+    import httpx
+
+    from hub.domain.models import LegEventKind
+    from tests.support.api import event, live_server
+
+    Accounts(api.store).add(VILLAGE_A, "张三", PASSWORD)
+    _signin(api, "zhangsan")
+    code = _workbench_case(api, _csrf(api))
+    page = api.client.get(f"/cases/{code}")
+    drawn = re.search(r'id="case-live"[^>]*data-feed-seq="(\d+)"', page.text)
+    assert drawn, "the case page names the feed position it was drawn at"
+    from hub.web import lookup
+
+    case_id = lookup.case_id_for_code(api.store, code)
+    assert case_id is not None
+    case = api.store.get_case(case_id)
+    assert case is not None
+    # an answer lands while the page is loading
+    api.store.apply_leg_event(event(case.case, case.legs[0].department, LegEventKind.SUBMITTED))
+    cookies = dict(api.client.cookies.items())
+    with live_server(api.app) as srv, httpx.stream(
+            "GET", f"{srv.url}/web/api/events?after={drawn.group(1)}", cookies=cookies,
+            timeout=10) as r:
+        assert r.status_code == 200
+        seen, deadline = "", time.monotonic() + 10
+        for line in r.iter_lines():  # heartbeats every 0.2 s keep this loop turning
+            seen += line + "\n"
+            if line.startswith("data:") or time.monotonic() > deadline:
+                break
+    assert code in seen

@@ -13,6 +13,7 @@ import pytest
 
 from hub.config.settings import Settings
 from hub.domain.errors import ConfigError, PermanentError
+from hub.evidence import keys as keys_module
 from hub.evidence.keys import KeyRing, generate_key, load_keyring, read_key_dir
 
 
@@ -68,7 +69,7 @@ def test_a_single_key_file_setting(tmp_path: Path) -> None:
 
 def test_first_use_without_keys_generates_one_and_says_so(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="hub.keys"):
+    with caplog.at_level(logging.WARNING, logger=keys_module.log.name):
         ring = load_keyring(Settings(data_dir=tmp_path), environ={})
     assert f"generated key {ring.active_id}" in caplog.text
     assert load_keyring(Settings(data_dir=tmp_path), environ={}).ids() == [ring.active_id]

@@ -280,7 +280,9 @@
   if (live) { wireResend(live); }
   if ((rows || live) && window.EventSource) {
     var pending = null;
-    var es = new EventSource("/web/api/events");
+    // From the feed position the page was drawn at: nothing that happened while it loaded is missed.
+    var seq = (rows || live).getAttribute("data-feed-seq");
+    var es = new EventSource("/web/api/events" + (seq ? "?after=" + encodeURIComponent(seq) : ""));
     var onEvent = function (ev) {
       var doc = {}; try { doc = JSON.parse(ev.data); } catch (e) { return; }
       if (live && doc.tracking_code !== live.getAttribute("data-code")) { return; }
