@@ -155,7 +155,7 @@ def run(mb: int) -> dict[str, Any]:
             up_s = time.perf_counter() - t0
             api_hwm = proc_kib(api.pid, "VmHWM")
             # The case that refers to the scan (claim check accepted by the API).
-            case = sample_cases(cfg, 1, item_code="MED_PAY", seed=31)[0]
+            case = sample_cases(cfg, 1, item_code="MED_ENROLL", seed=31)[0]  # a 医保 case
             case["attachments"] = [{"id": info["id"], "kind": "id_card",
                                     "media_type": "image/jpeg", "size": info["size"],
                                     "sha256": sha}]

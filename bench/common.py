@@ -28,7 +28,7 @@ from hub.domain.adapter import Health, Receipt, Result, SubmitRequest
 from simulators.samples import sample_case
 
 VILLAGE = "513401101201"
-FANOUT_ITEM = "DEATH"  # the catalogue's one item that involves all three departments
+FANOUT_ITEM = "DEATH"  # the widest fan-out: 公安, 人社, 医保 and 民政 (身后一件事)
 # The bench lifts the departments' protective rate limits (5-20/s in config) so the hub, not
 # the token bucket, is what gets measured; backlog reports the configured rate alongside.
 BENCH_RATE_PER_S = 1_000_000.0

@@ -1,18 +1,18 @@
-"""Fan-out benchmark: cases through the hub's intake to three departments, all state persisted.
+"""Fan-out benchmark: cases through the hub's intake to four departments, all state persisted.
 
     python -m bench.fanout [--bus amqp,embedded] [--cases N] [--rate 100] [--rate-cases M]
 
 Each case goes through what ``POST /v1/cases`` does after authentication (validation, routing,
 the intake group committer: case + legs + outbox in one transaction shared with the other cases
-submitted at the same moment), then the outbox relay, the bus,
-three department workers (ledger, mapping, zero-latency stub adapter, event publish, ack) and
-the status tracker, which persists every leg's ``dispatched`` and ``submitted`` change.
+submitted at the same moment), then the outbox relay, the bus, one worker per department of
+the case (ledger, mapping, zero-latency stub adapter, event publish, ack) and the status
+tracker, which persists every leg's ``dispatched`` and ``submitted`` change.
 
 Figures:
 * ``cases_per_s``: N cases submitted by 4 intake threads as fast as they go, divided by the
   time from the first intake to the tracker having persisted the last leg's ``submitted``.
 * ``p50_ms`` / ``p99_ms``: at a fixed offered rate (default 100 cases/s), intake start to the
-  last of the case's three legs arriving at its (stub) department. ``persisted_p99_ms`` is the
+  last of the case's legs arriving at its (stub) department. ``persisted_p99_ms`` is the
   same to the tracker having stored that leg's ``submitted`` state.
 """
 
@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.common import (
+    FANOUT_ITEM,
     Env,
     StubAdapter,
     bench_config,
@@ -81,7 +82,7 @@ class Persisted:
 
 
 class Hub:
-    """The hub's core started for a benchmark: relay, tracker, three workers with stubs.
+    """The hub's core started for a benchmark: relay, tracker, a worker with a stub per department.
 
     ``workers="threads"`` runs the workers in this process (as ``hub run`` does);
     ``workers="processes"`` runs each in a process of its own (``bench.stub_worker``, as a
@@ -93,14 +94,17 @@ class Hub:
         self.rt = Runtime.open(env.settings, cfg)
         self.committer = GroupCommitter(self.rt.store,  # as POST /v1/cases does
                                         on_commit=self.rt.outbox_bell.ring)
-        self.persisted = Persisted(len(cfg.departments))
-        self.stubs = {d: StubAdapter(d) for d in cfg.departments}
+        fanout = cfg.catalogue.get(FANOUT_ITEM)
+        assert fanout is not None
+        self.departments = list(fanout.departments)  # the legs every bench case fans out to
+        self.persisted = Persisted(len(self.departments))
+        self.stubs = {d: StubAdapter(d) for d in self.departments}
         self.children: list[subprocess.Popen[str]] = []
-        self.arrival_files = [env.tmp / f"arrivals-{d}.tsv" for d in cfg.departments]
+        self.arrival_files = [env.tmp / f"arrivals-{d}.tsv" for d in self.departments]
         self.rt.start_relay()
         self.rt.start_tracker(self.persisted.hook)
         if workers == "processes":
-            for name, path in zip(cfg.departments, self.arrival_files, strict=True):
+            for name, path in zip(self.departments, self.arrival_files, strict=True):
                 child = spawn(["-m", "bench.stub_worker", "--department", name,
                                "--arrivals", str(path)], env.settings, stdout=subprocess.PIPE)
                 self.children.append(child)
@@ -132,7 +136,7 @@ class Hub:
             for line in path.read_text(encoding="utf-8").splitlines():
                 leg, _, at = line.partition("\t")
                 arrived[leg] = float(at)
-        return [(max(arrived[f"{cid}:{d}"] for d in self.cfg.departments)
+        return [(max(arrived[f"{cid}:{d}"] for d in self.departments)
                  - self.started_wall[cid]) * 1000 for cid in ids]
 
     def close(self) -> None:
@@ -217,7 +221,7 @@ def run(bus: str, n: int, rate: float, rate_cases: int,
             hub.close()
     store = "postgresql" if env.settings.store_dsn else "sqlite"
     return {"bench": "fan-out", "bus": bus, "store": store, "workers": workers,
-            "departments": len(cfg.departments),
+            "departments": len(cfg.catalogue.get(FANOUT_ITEM).departments),  # type: ignore[union-attr]
             "case_bytes": case_bytes(sat[0]) if sat else 0, **s, **p}
 
 

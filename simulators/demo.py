@@ -1,6 +1,6 @@
 """``hub demo``: the whole product on loopback, driven over HTTP as a village terminal would.
 
-It starts the three department simulators on real sockets, the hub (API, outbox relay, status
+It starts every configured department's simulator on real sockets, the hub (API, outbox relay, status
 tracker, one worker per department) on the chosen bus and store, registers a demo terminal,
 submits N cases drawn from the catalogue (uploading each material first), answers every request
 for more materials with a supplement, waits until every case has settled and prints a table.
@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from hub.config.catalogue import CatalogueItem
 from hub.config.loading import HubConfig
 from hub.config.settings import Settings
 from hub.runtime.wiring import Runtime
@@ -107,9 +108,31 @@ def _supplement_file(cfg: HubConfig, item_code: str, missing: list[str]) -> Samp
     return SampleFile(kind, "image/jpeg", f"补充材料 {kind} {time.time_ns()}".encode())
 
 
+def demo_order(cfg: HubConfig) -> list[CatalogueItem]:
+    """The catalogue's first item, then the fewest items that reach every department whatever
+    situation a sample picks (so a short demo touches them all), then the rest in order."""
+    items = list(cfg.catalogue.items)
+
+    def sure(item: CatalogueItem) -> set[str]:
+        scopes = [item.for_situation(s.code).departments for s in item.situations]
+        return set.intersection(*map(set, scopes)) if scopes else set(item.departments)
+
+    order = items[:1]
+    covered = sure(items[0]) if items else set()
+    while True:
+        best = max(items, key=lambda i: len(sure(i) - covered) if i not in order else -1,
+                   default=None)
+        if best is None or best in order or not sure(best) - covered:
+            break
+        order.append(best)
+        covered |= sure(best)
+    return order + [i for i in items if i not in order]
+
+
 def drive(rt: Runtime, base_url: str, *, cases: int, seed: int = 2024,
-          timeout_s: float = 180.0) -> DemoResult:
-    """Submit ``cases`` over HTTP, answer requests for materials, wait until all settle."""
+          timeout_s: float = 180.0, items: list[str] | None = None) -> DemoResult:
+    """Submit ``cases`` over HTTP, answer requests for materials, wait until all settle.
+    The cases cycle through ``items`` (item codes) or else ``demo_order``."""
     cfg = rt.cfg
     terminal_id, token = rt.store.add_terminal(VILLAGE, "demo terminal")
     term = Terminal(base_url, token)
@@ -118,11 +141,12 @@ def drive(rt: Runtime, base_url: str, *, cases: int, seed: int = 2024,
     ids: list[str] = []
     supplements = 0
     try:
+        order = [i for code in items if (i := cfg.catalogue.get(code)) is not None] \
+            if items else demo_order(cfg)
         for n in range(cases):
-            item = cfg.catalogue.items[n % len(cfg.catalogue.items)]
-            case, _ = sample_case(cfg, item, village_code=VILLAGE, rng=rng, upload=None,
-                                  terminal_id=terminal_id)
-            files = sample_case(cfg, item, village_code=VILLAGE, rng=random.Random(n))[1]
+            item = order[n % len(order)]
+            case, files = sample_case(cfg, item, village_code=VILLAGE, rng=rng, upload=None,
+                                      terminal_id=terminal_id)
             case["attachments"] = [{"id": term.upload(f), "kind": f.kind,
                                     "media_type": f.media_type, "size": len(f.content),
                                     "sha256": f.sha256} for f in files]

@@ -1,23 +1,23 @@
-"""The three department simulators started together on loopback, with adapters wired to them.
+"""Every configured department's simulator started together on loopback, adapters wired to them.
 
 Used by ``hub demo``, the fault suites and the benchmarks: real sockets, real protocols (SOAP
 over HTTP, SFTP over SSH, REST over HTTP), each simulator counting what it received per
-idempotency key so "exactly once" can be checked from the department's side.
+idempotency key so "exactly once" can be checked from the department's side. Which simulators
+run comes from configuration (``config/departments/*.yaml``, one generic simulator per
+transport: ``simulators.generic``); a department added by YAML gets its simulator here too.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paramiko
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+from hub.config.loading import load_config
+from hub.config.settings import REPO_CONFIG
 from simulators.base import Behaviour
 from simulators.civil_affairs import RestSim
+from simulators.generic import RunningSim, Sim, start_simulator
 from simulators.medical_insurance import SftpSim
 from simulators.social_security import SoapSim
 
@@ -29,55 +29,51 @@ class DepartmentSims:
     workdir: Path
     behaviour: Behaviour = field(default_factory=lambda: Behaviour(mix=True))
     result_delay_s: float = 0.05
-    soap: SoapSim | None = None
-    sftp: SftpSim | None = None
-    rest: RestSim | None = None
+    config_dir: Path = REPO_CONFIG
+    running: dict[str, RunningSim] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def start(self) -> DepartmentSims:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        soap_password = secrets.token_urlsafe(12)
-        rest_token = secrets.token_urlsafe(12)
-        self.soap = SoapSim(behaviour=self.behaviour, result_delay_s=self.result_delay_s,
-                            credentials=("village_hub", soap_password)).start()
-        self.rest = RestSim(behaviour=self.behaviour, result_delay_s=self.result_delay_s,
-                            token=rest_token).start()
-        key_file = self.workdir / "sftp_client_ed25519"
-        private = Ed25519PrivateKey.generate()
-        key_file.write_bytes(private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-            serialization.NoEncryption()))
-        key_file.chmod(0o600)
-        client_key = paramiko.Ed25519Key.from_private_key_file(str(key_file))
-        self.sftp = SftpSim(self.workdir / "yb-root", client_key=client_key,
-                            behaviour=self.behaviour, result_delay_s=self.result_delay_s).start()
-        known_hosts = self.workdir / "known_hosts"
-        known_hosts.write_text(self.sftp.known_hosts_line())
-        self.secrets = {"HUB_SOCIAL_SECURITY_PASSWORD": soap_password,
-                        "HUB_CIVIL_AFFAIRS_TOKEN": rest_token}
-        self.overrides = {
-            "social_security": {"endpoint": self.soap.url, "operation_timeout_s": 10},
-            "civil_affairs": {"base_url": self.rest.url, "timeout_s": 10},
-            "medical_insurance": {"host": "127.0.0.1", "port": self.sftp.port,
-                                  "known_hosts": str(known_hosts), "key_file": str(key_file),
-                                  "timeout_s": 5, "deadline_s": 30},
-        }
+        for name, dept in load_config(self.config_dir).departments.items():
+            run = start_simulator(dept, self.workdir, behaviour=self.behaviour,
+                                  result_delay_s=self.result_delay_s)
+            self.running[name] = run
+            self.secrets.update(run.secrets)
+            self.overrides[name] = run.overrides
         return self
+
+    def sim(self, name: str) -> Sim | None:
+        run = self.running.get(name)
+        return run.sim if run else None
+
+    # The three original departments, by the transport tests steer them through.
+    @property
+    def soap(self) -> SoapSim | None:
+        sim = self.sim("social_security")
+        return sim if isinstance(sim, SoapSim) else None
+
+    @property
+    def sftp(self) -> SftpSim | None:
+        sim = self.sim("medical_insurance")
+        return sim if isinstance(sim, SftpSim) else None
+
+    @property
+    def rest(self) -> RestSim | None:
+        sim = self.sim("civil_affairs")
+        return sim if isinstance(sim, RestSim) else None
 
     def received(self) -> dict[str, dict[str, int]]:
         """Submissions received per idempotency key, per department (the departments' view)."""
-        out: dict[str, dict[str, int]] = {}
-        for name, sim in (("social_security", self.soap), ("civil_affairs", self.rest),
-                          ("medical_insurance", self.sftp)):
-            if sim is not None:
-                out[name] = dict(sim.received)
-        return out
+        return {name: dict(run.sim.received) for name, run in self.running.items()}
 
     def stop(self) -> None:
-        for sim in (self.soap, self.rest, self.sftp):
-            if sim is not None:
-                sim.stop()
+        for run in self.running.values():
+            if isinstance(run.sim, RestSim):
+                run.sim.close()
+            else:
+                run.sim.stop()
 
     def __enter__(self) -> DepartmentSims:
         return self.start()

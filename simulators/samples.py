@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +55,11 @@ def _value(f: FormField, rng: random.Random) -> Any:
         lo = int(f.min if f.min is not None else 0)
         hi = int(f.max if f.max is not None else 1000)
         return rng.randint(lo, hi) if f.type == "int" else round(rng.uniform(lo, hi), 2)
-    if f.pattern and "0-9" in f.pattern:
-        return "".join(str(rng.randrange(10)) for _ in range(16))
+    if f.pattern and "0-9" in f.pattern:  # digits, as many as the pattern's repeats ask
+        counts = [int(n) for n in re.findall(r"\{(\d+)", f.pattern)] or [16]
+        return "".join(str(rng.randrange(10)) for _ in range(max(16, sum(counts))
+                                                            if len(counts) == 1 and
+                                                            counts[0] < 16 else sum(counts)))
     return "县人民医院" if "hospital" in f.key else "务工"
 
 
@@ -87,7 +91,13 @@ def sample_case(
             str(rng.randrange(10)) for _ in range(9)),
         "region_code": village_code,
     }
+    situation = rng.choice(item.situations).code if item.situations else None
+    item = item.for_situation(situation)
     related: list[dict[str, Any]] = []
+    if item.household_members:  # a spouse and a child, as a household would list them
+        for relation, years in (("spouse", 1000), ("child", 9000)):
+            related.append({"relation": relation, "name": _name(rng),
+                            "id_number": _id_number(rng, born + dt.timedelta(days=years))})
     for rel in item.related:
         person: dict[str, Any] = {"relation": rel.value, "name": _name(rng)}
         if rel.value != "newborn":
@@ -108,6 +118,7 @@ def sample_case(
         "schema_version": "1.0",
         "case_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "item_code": item.code,
+        **({"situation": situation} if situation else {}),
         "applicant": applicant,
         "related": related,
         "form": form,

@@ -29,7 +29,8 @@ def run_check(args: argparse.Namespace) -> int:
         for p in exc.problems:
             print(f"  {p.path}: {p.message}  [{p.code}]")
         return 1
-    print(f"configuration in {folder} is valid: {len(cfg.catalogue.items)} items, "
+    print(f"configuration in {folder} is valid: {len(cfg.catalogue.items)} items "
+          f"({sum(1 for i in cfg.catalogue.items if i.situations)} with situations), "
           f"{len(cfg.departments)} departments ({', '.join(sorted(cfg.departments))}), "
           f"{len(cfg.code_tables)} code tables")
     return 0

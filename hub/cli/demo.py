@@ -51,9 +51,14 @@ def run(args: argparse.Namespace) -> int:
     bus_url = (args.amqp_url or DEFAULT_AMQP) if args.bus == "amqp" else None
     namespace = f"demo_{secrets.token_hex(3)}"
     if not args.json:
+        from hub.config.loading import load_config
+        from hub.config.settings import default_config_dir
+
+        depts = load_config(default_config_dir()).departments.values()
+        sims = "、".join(f"{d.title} {d.transport.kind.upper()}" for d in depts)
         print(f"hub demo: {args.cases} cases, bus={args.bus}, "
               f"store={'postgresql' if args.store_dsn else 'sqlite'} — starting simulators "
-              "(人社 SOAP, 医保 SFTP, 民政 REST) and the hub on loopback…", flush=True)
+              f"({sims}) and the hub on loopback…", flush=True)
     keep = args.keep if args.keep is not None else (
         sys.stdin.isatty() and sys.stdout.isatty() and not args.json)
 
@@ -85,8 +90,8 @@ def _report(args: argparse.Namespace, result: Any) -> None:
     if not args.json:
         print(f"\n{'受理编号':<12} {'事项':<16} {'状态':<10} 各部门进度")
         for c in result.cases:
-            legs = "，".join(f"{_dept(g['department'])}:{LEG_LABELS[LegState(g['state'])]}"
-                            for g in c["legs"])
+            legs = "，".join(f"{g.get('department_title') or g['department']}:"
+                            f"{LEG_LABELS[LegState(g['state'])]}" for g in c["legs"])
             print(f"{c['tracking_code']:<14} {c['item_name']:<12} {c['status_label']:<8} {legs}")
         print(f"\nsubmitted {result.submitted}, settled {result.settled}, "
               f"supplements answered {result.supplements}, dead letters {result.dead_letters}, "
@@ -96,7 +101,3 @@ def _report(args: argparse.Namespace, result: Any) -> None:
     else:
         print(json.dumps(result.summary(), ensure_ascii=False), flush=True)
 
-
-def _dept(name: str) -> str:
-    return {"social_security": "人社", "medical_insurance": "医保",
-            "civil_affairs": "民政"}.get(name, name)

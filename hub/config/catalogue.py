@@ -1,9 +1,14 @@
-"""The service catalogue: ``config/catalogue.yaml`` (a top-level ``items:`` list).
+"""The service catalogue: ``config/catalogue.yaml`` and ``config/catalogue/*.yaml`` (each a
+top-level ``items:`` list; ``hub.config.catalogue_files`` merges them).
 
 Each item is one high-frequency matter a village service room handles, named in plain language
-(我要生孩子), with the departments it involves, the materials it requires, the schema of its
-form fields and flags. ``check_form`` validates a case's form against the item's field schema
-and returns every problem at once.
+(我要生孩子), with its life-event group and synonyms, who decides it (``decided_by``), the
+departments it involves, the materials it requires, the schema of its form fields (choices are
+stable codes with Chinese labels from ``config/codes``), its guide (conditions, time limit in
+working days, fee, notes), flags, and optionally its situations (情形): each situation adds its
+own materials and fields and may name its own departments (``CatalogueItem.for_situation``).
+``check_form`` validates a case's form against the item's field schema and returns every problem
+at once.
 """
 
 from __future__ import annotations
@@ -37,7 +42,12 @@ class FormField(_Model):
     label: str
     type: Literal["string", "int", "number", "bool", "date", "enum"]
     required: bool = True
-    choices: tuple[str, ...] = ()
+    choices: tuple[str, ...] = Field(default=(), description="stable codes (default: every "
+                                     "code of the ``codes`` table)")
+    codes: str | None = Field(default=None, description="code table under config/codes/ whose "
+                              "``labels`` name each choice in Chinese")
+    choice_labels: dict[str, str] = Field(default_factory=dict, description=(
+        "Chinese label per choice; filled from the ``codes`` table when the catalogue is loaded"))
     min: float | None = None
     max: float | None = None
     max_length: int | None = Field(default=None, ge=1)
@@ -45,27 +55,101 @@ class FormField(_Model):
 
     @model_validator(mode="after")
     def _enum_has_choices(self) -> FormField:
-        if self.type == "enum" and not self.choices:
-            raise ValueError(f"enum field {self.key!r} needs choices")
+        if self.type == "enum" and not self.choices and not self.codes:
+            raise ValueError(f"enum field {self.key!r} needs choices or a code table (codes)")
         if self.pattern is not None:
             re.compile(self.pattern)
         return self
 
 
+    def label_of(self, code: object) -> str:
+        return self.choice_labels.get(str(code), str(code))
+
+
 class Flags(_Model):
-    in_village: bool = Field(default=True, description="can be completed in the village")
-    door_to_door: bool = Field(default=False, description="door-to-door service offered")
+    in_village: bool = Field(default=True, description="can be applied for in the village")
+    door_to_door: bool = Field(default=False, description="door-to-door service offered (上门办)")
+
+
+class Guide(_Model):
+    """What a resident reads before coming: who may apply, how long it takes, what it costs."""
+
+    conditions: str = Field(min_length=1)
+    deadline_days: int = Field(ge=0, le=365, description="time limit in working days (0: on the spot)")
+    fee: str = Field(default="不收费", min_length=1)
+    notes: str = Field(min_length=1)
+
+    @property
+    def time_limit(self) -> str:
+        return "当场办结" if self.deadline_days == 0 else f"{self.deadline_days}个工作日"
+
+    @property
+    def fees(self) -> str:
+        return self.fee
+
+
+class Situation(_Model):
+    """One situation (情形) of an item: what it adds, and the departments when they differ."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(min_length=1, description="the plain answer a clerk picks, e.g. 遗失补领")
+    materials: tuple[Material, ...] = ()
+    form: tuple[FormField, ...] = ()
+    departments: tuple[str, ...] = Field(default=(), description="empty: the item's departments")
 
 
 class CatalogueItem(_Model):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     name: str = Field(description="plain-language name, e.g. 我要生孩子")
     title: str = Field(description="the official name of the matter")
+    group: str = Field(default="其他", description="life-event group, e.g. 出生, 救助, 身后事")
+    synonyms: tuple[str, ...] = Field(default=(), description="what residents say, for search")
+    decided_by: Literal["village", "town", "departments"] = Field(
+        default="departments", description="village: finished on the spot in the village; "
+        "town: decided at the town window; departments: decided by the departments")
     departments: tuple[str, ...] = Field(min_length=1)
     materials: tuple[Material, ...] = ()
     form: tuple[FormField, ...] = ()
     related: tuple[Relation, ...] = Field(default=(), description="related persons required")
+    household_members: bool = Field(default=False, description=(
+        "the case lists the applicant's household members (related spouse/child/parent/other)"))
     flags: Flags = Flags()
+    guide: Guide
+    situations: tuple[Situation, ...] = ()
+
+    @model_validator(mode="after")
+    def _situations_unique(self) -> CatalogueItem:
+        codes = [s.code for s in self.situations]
+        if len(codes) != len(set(codes)):
+            raise ValueError(f"item {self.code}: a situation code appears twice")
+        for s in self.situations:
+            keys = [f.key for f in (*self.form, *s.form)]
+            if len(keys) != len(set(keys)):
+                raise ValueError(f"item {self.code}, situation {s.code}: a form key appears twice")
+        return self
+
+    def situation(self, code: str | None) -> Situation | None:
+        return next((s for s in self.situations if s.code == code), None)
+
+    def for_situation(self, code: str | None) -> CatalogueItem:
+        """The item as a case in situation ``code`` sees it: its materials and fields added,
+        its departments when it names them. Unknown or no situation: the item itself."""
+        s = self.situation(code)
+        if s is None:
+            return self
+        return self.model_copy(update={
+            "materials": (*self.materials, *s.materials), "form": (*self.form, *s.form),
+            "departments": s.departments or self.departments, "situations": ()})
+
+    def all_departments(self) -> tuple[str, ...]:
+        """Every department any situation of the item can reach, in order."""
+        out = list(self.departments)
+        for s in self.situations:
+            out.extend(d for d in s.departments if d not in out)
+        return tuple(out)
+
+    def all_forms(self) -> tuple[FormField, ...]:
+        return (*self.form, *(f for s in self.situations for f in s.form))
 
 
 class Catalogue(_Model):
@@ -80,11 +164,13 @@ class Catalogue(_Model):
             seen.add(item.code)
         return self
 
-    def material_departments(self, item_code: str, kind: str) -> tuple[str, ...]:
+    def material_departments(self, item_code: str, kind: str,
+                             situation: str | None = None) -> tuple[str, ...]:
         """Which of the item's departments receive a material (data minimisation)."""
         item = self.get(item_code)
         if item is None:
             return ()
+        item = item.for_situation(situation)
         for m in item.materials:
             if m.code == kind:
                 return m.departments or item.departments
@@ -101,7 +187,7 @@ class Catalogue(_Model):
         return {i.code: i for i in self.items}
 
     def form_keys(self) -> set[str]:
-        return {f.key for i in self.items for f in i.form}
+        return {f.key for i in self.items for f in i.all_forms()}
 
 
 def _check_value(f: FormField, value: Any, path: str) -> Problem | None:
@@ -138,7 +224,8 @@ def _check_value(f: FormField, value: Any, path: str) -> Problem | None:
             return Problem(path, "form.date", f"“{label}”不是有效日期（如 2024-05-01）")
         return None
     if value not in f.choices:
-        return Problem(path, "form.choice", f"“{label}”只能是：{'、'.join(f.choices)}")
+        allowed = "、".join(f.label_of(c) for c in f.choices)
+        return Problem(path, "form.choice", f"“{label}”只能是：{allowed}")
     return None
 
 

@@ -4,7 +4,8 @@ Two tables every installation has:
 - ``villages``: post-merger village codes (12-digit statistical division codes) -> names.
 - ``village_merge``: pre-merger village codes -> the post-merger code that replaced them
   (the 2019-2020 township and village mergers; older department systems still use old codes).
-Departments add their own tables (gender codes, item codes, ...).
+Departments add their own tables (gender codes, item codes, ...). A table a form field takes its
+choices from (``codes:``) names each code in Chinese under ``labels``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class CodeTable(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""
     entries: dict[str, str]
+    labels: dict[str, str] = Field(default_factory=dict, description=(
+        "Chinese label per code: required for every code a form field offers as a choice"))
 
     def lookup(self, code: str) -> str:
         """The value for ``code``; KeyError naming the table and the nearest code otherwise."""

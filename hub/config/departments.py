@@ -89,9 +89,12 @@ class RestTransport(_Model):
 Transport = Annotated[SoapTransport | SftpTransport | RestTransport, Field(discriminator="kind")]
 
 
+HOUSEHOLD_RELATIONS = ("spouse", "child", "parent", "other")
+
+
 class Transform(_Model):
-    kind: Literal["code_table", "date", "upper", "strip", "constant", "gender_code"]
-    table: str | None = None  # code_table
+    kind: Literal["code_table", "date", "upper", "strip", "constant", "gender_code", "members"]
+    table: str | None = None  # code_table; members: the relation code table (optional)
     format: str | None = None  # date: strftime format
     value: str | None = None  # constant
 
@@ -108,7 +111,19 @@ class Mapping(_Model):
     fields: tuple[FieldMap, ...]
 
     def source_paths(self) -> set[str]:
-        return {f.source for f in self.fields if f.source}
+        """The case paths the mapping reads; ``household`` reads the name and ID number of
+        every household member, so it stands for those paths too."""
+        paths = {f.source for f in self.fields if f.source}
+        if "household" in paths:
+            paths |= {f"related.{r}.{k}" for r in HOUSEHOLD_RELATIONS for k in ("name", "id_number")}
+        return paths
+
+
+class SimulatorHints(_Model):
+    """Read only by the reference simulators (``simulators/generic.py``), never by the hub."""
+
+    receipt_prefix: str = Field(default="", pattern=r"^[A-Z]{0,4}$",
+                                description="prefix of the simulated department's receipt numbers")
 
 
 class DepartmentConfig(_Model):
@@ -120,6 +135,7 @@ class DepartmentConfig(_Model):
     retry: RetryPolicy = RetryPolicy()
     rate_limit_per_s: float = Field(default=50.0, gt=0)
     circuit: CircuitPolicy = CircuitPolicy()
+    simulator: SimulatorHints = SimulatorHints()
     source_file: Path | None = Field(default=None, exclude=True)
 
     def resolve(self, relative: str) -> Path:

@@ -1,6 +1,7 @@
 """The whole configuration, validated once at start-up: catalogue, departments, code tables.
 
-``load_config(config_dir)`` reads ``catalogue.yaml``, ``departments/*.yaml`` and ``codes/*.yaml``,
+``load_config(config_dir)`` reads the catalogue (``catalogue.yaml`` and ``catalogue/*.yaml``,
+``hub.config.catalogue_files``), ``departments/*.yaml`` and ``codes/*.yaml``,
 checks every cross-reference (a catalogue item naming an unknown department, a mapping reading a
 field the case model does not have, a code table or entry that does not exist) and raises one
 ``ConfigError`` listing every problem, each naming the file, the path inside it and the nearest
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.config.catalogue import Catalogue
+from hub.config.catalogue_files import check_departments, load_catalogue
 from hub.config.codetables import CodeTable, check_village_tables, load_code_tables
 from hub.config.departments import DepartmentConfig
 from hub.config.files import did_you_mean, load_model
@@ -56,31 +58,16 @@ def load_config(config_dir: Path) -> HubConfig:
     problems: list[Problem] = []
     if not config_dir.is_dir():
         raise ConfigError([Problem(str(config_dir), "config.missing", "configuration folder not found")])
-    catalogue = _collect(problems, load_model, config_dir / "catalogue.yaml", Catalogue)
     tables_obj = _collect(problems, load_code_tables, config_dir / "codes")
     tables: dict[str, CodeTable] = tables_obj if isinstance(tables_obj, dict) else {}
     problems.extend(check_village_tables(tables, config_dir / "codes"))
+    catalogue, sources = load_catalogue(config_dir, tables, problems)
     departments = load_departments(config_dir / "departments", problems)
     if not departments:
         problems.append(Problem(f"{config_dir}/departments", "config.missing",
                                 "no department configuration found"))
     if isinstance(catalogue, Catalogue):
-        for i, item in enumerate(catalogue.items):
-            for j, m in enumerate(item.materials):
-                for k, name in enumerate(m.departments):
-                    if name not in item.departments:
-                        problems.append(Problem(
-                            f"{config_dir / 'catalogue.yaml'}: items.{i}.materials.{j}.departments.{k}",
-                            "config.unknown_department",
-                            f"material {m.code} of {item.code} goes to {name!r}, which the item "
-                            f"does not involve{did_you_mean(name, item.departments)}"))
-            for j, name in enumerate(item.departments):
-                if name not in departments:
-                    problems.append(Problem(
-                        f"{config_dir / 'catalogue.yaml'}: items.{i}.departments.{j}",
-                        "config.unknown_department",
-                        f"item {item.code} names unknown department {name!r}"
-                        f"{did_you_mean(name, departments)}"))
+        problems.extend(check_departments(catalogue, sources, departments))
         form_keys = catalogue.form_keys()
     else:
         form_keys = set()
@@ -113,7 +100,7 @@ def _check_code_coverage(catalogue: Catalogue, departments: dict[str, Department
     """
     out: list[Problem] = []
     for dept in departments.values():
-        items = [i for i in catalogue.items if dept.name in i.departments]
+        items = [i for i in catalogue.items if dept.name in i.all_departments()]
         where = str(dept.source_file or f"departments/{dept.name}.yaml")
         for n, fm in enumerate(dept.mapping.fields):
             for t in fm.transforms:
@@ -125,7 +112,11 @@ def _check_code_coverage(catalogue: Catalogue, departments: dict[str, Department
                     values = {i.code for i in items}
                 elif fm.source.startswith("form."):
                     key = fm.source.split(".", 1)[1]
-                    values = {c for i in items for f in i.form if f.key == key for c in f.choices}
+                    values = {c for i in items for f in i.all_forms() if f.key == key
+                              for c in f.choices}
+                elif fm.source == "situation":
+                    values = {s.code for i in items for s in i.situations
+                              if dept.name in i.for_situation(s.code).departments}
                 for value in sorted(values - set(table.entries)):
                     out.append(Problem(
                         f"{where}: mapping.fields.{n}.transforms", "code.unknown_entry",

@@ -2,11 +2,14 @@
 
 Path grammar over the case JSON (``case.model_dump(mode="json")``):
 
-    case_id | item_code | created_at | schema_version
+    case_id | item_code | situation | created_at | schema_version
     applicant.<name|id_number|phone|region_code>
     origin.<terminal_id|clerk_id|village_code>
     form.<key>                      a catalogue form field
     related.<relation>.<field>      the first related person with that relation (newborn, ...)
+    household                       every household member (related persons who are spouse,
+                                    child, parent or other), rendered by the ``members``
+                                    transform as ``relation:name:id_number;...``
 
 ``minimise`` keeps only the paths a mapping reads (data minimisation: a leg carries nothing
 else) in the same shape, so ``resolve`` works on a full case and a minimised payload alike.
@@ -25,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hub.config.codetables import CodeTable
-from hub.config.departments import DepartmentConfig, FieldMap, Transform
+from hub.config.departments import HOUSEHOLD_RELATIONS, DepartmentConfig, FieldMap, Transform
 from hub.config.departments import Mapping as FieldMapping
 from hub.config.files import did_you_mean
 from hub.domain.errors import PermanentError, Problem
@@ -33,7 +36,7 @@ from hub.domain.models import Applicant, Origin, RelatedPerson, Relation
 
 __all__ = ["apply", "check_mapping", "minimise", "resolve", "source_paths"]
 
-_TOP = ("case_id", "item_code", "created_at", "schema_version")
+_TOP = ("case_id", "item_code", "situation", "created_at", "schema_version")
 _GROUPS: dict[str, tuple[str, ...]] = {
     "applicant": tuple(Applicant.model_fields),
     "origin": tuple(Origin.model_fields),
@@ -41,10 +44,19 @@ _GROUPS: dict[str, tuple[str, ...]] = {
 _RELATED_FIELDS = tuple(f for f in RelatedPerson.model_fields if f != "relation")
 _RELATIONS = tuple(r.value for r in Relation)
 _GENDER = {"male": "1", "female": "2"}  # GB/T 2261.1
+_MEMBERS = HOUSEHOLD_RELATIONS
+_MEMBER_FIELDS = ("relation", "name", "id_number")
+
+
+def _household(case_json: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    found = [{k: p.get(k) for k in _MEMBER_FIELDS if p.get(k) is not None}
+             for p in case_json.get("related") or ()
+             if isinstance(p, Mapping) and p.get("relation") in _MEMBERS]
+    return found or None
 
 
 def source_paths(m: FieldMapping) -> set[str]:
-    return {f.source for f in m.fields if f.source}
+    return m.source_paths()
 
 
 def _related(case_json: Mapping[str, Any], relation: str) -> Mapping[str, Any] | None:
@@ -57,6 +69,8 @@ def _related(case_json: Mapping[str, Any], relation: str) -> Mapping[str, Any] |
 def resolve(case_json: Mapping[str, Any], path: str) -> Any:
     """The value at ``path`` or None when absent (grammar errors are found by check_mapping)."""
     parts = path.split(".")
+    if path == "household":
+        return _household(case_json)
     if parts[0] == "related":
         if len(parts) != 3:
             return None
@@ -74,9 +88,13 @@ def minimise(case_json: Mapping[str, Any], paths: Iterable[str]) -> dict[str, An
     """A nested dict holding only ``paths`` of ``case_json`` (absent values are left out)."""
     out: dict[str, Any] = {}
     related: dict[str, dict[str, Any]] = {}
+    members: list[dict[str, Any]] = []
     for path in sorted(set(paths)):
         value = resolve(case_json, path)
         if value is None:
+            continue
+        if path == "household":
+            members = value
             continue
         parts = path.split(".")
         if parts[0] == "related":
@@ -86,7 +104,16 @@ def minimise(case_json: Mapping[str, Any], paths: Iterable[str]) -> dict[str, An
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    if related:
+    if members:  # the first member of a relation is also the one related.<relation>.* reads
+        merged = [dict(m) for m in members]
+        for rel, person in related.items():
+            first = next((m for m in merged if m["relation"] == rel), None)
+            if first is None:
+                merged.append(person)
+            else:
+                first.update(person)
+        out["related"] = merged
+    elif related:
         out["related"] = list(related.values())
     return out
 
@@ -119,6 +146,8 @@ def _transform(t: Transform, value: Any, tables: Mapping[str, CodeTable]) -> Any
         return t.value
     if value is None:
         return None
+    if t.kind == "members":
+        return _members(t, value, tables)
     if t.kind == "code_table":
         table = tables.get(t.table or "")
         if table is None:
@@ -131,6 +160,17 @@ def _transform(t: Transform, value: Any, tables: Mapping[str, CodeTable]) -> Any
     if t.kind == "strip":
         return str(value).strip()
     return _gender(value)  # gender_code
+
+
+def _members(t: Transform, value: Any, tables: Mapping[str, CodeTable]) -> str:
+    """Household members as ``relation:name:id_number;...`` (relation through ``table``)."""
+    table = tables.get(t.table or "")
+    out = []
+    for m in value if isinstance(value, list) else ():
+        rel = str(m.get("relation", ""))
+        code = table.lookup(rel) if table is not None else rel
+        out.append(f"{code}:{str(m.get('name', '')).strip()}:{str(m.get('id_number') or '').upper()}")
+    return ";".join(out)
 
 
 def _text(value: Any) -> str | None:
@@ -167,7 +207,7 @@ def _path_problem(path: str, form_keys: set[str]) -> str | None:
     parts = path.split(".")
     head = parts[0]
     if len(parts) == 1:
-        if head in _TOP:
+        if head in _TOP or head == "household":
             return None
         return f"unknown path {path!r}{did_you_mean(path, [*_TOP, *_GROUPS, 'form', 'related'])}"
     if head in _GROUPS:
@@ -215,11 +255,16 @@ def check_mapping(dept: DepartmentConfig, tables: Mapping[str, CodeTable],
                                "a field needs a source or a constant transform"))
         for k, t in enumerate(fm.transforms):
             tat = f"{at}.transforms.{k}"
-            if t.kind == "code_table" and (t.table is None or t.table not in tables):
+            if t.kind == "members" and fm.source != "household":
+                out.append(Problem(f"{tat}.kind", "mapping.members_source",
+                                   "the members transform reads the household path"))
+            if t.kind in ("code_table", "members") and t.table is None and t.kind == "members":
+                pass
+            elif t.kind in ("code_table", "members") and (t.table is None or t.table not in tables):
                 out.append(Problem(f"{tat}.table", "mapping.unknown_table",
                                    f"code table {t.table!r} is not defined"
                                    f"{did_you_mean(t.table or '', tables)}"))
-            elif t.kind == "code_table" and t.table not in dept.code_tables:
+            elif t.kind in ("code_table", "members") and t.table not in dept.code_tables:
                 out.append(Problem(f"{tat}.table", "mapping.undeclared_table",
                                    f"code table {t.table!r} is not listed in code_tables"))
             if t.kind == "constant" and t.value is None:

@@ -23,7 +23,7 @@ REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 def default_config_dir() -> Path:
     cwd = Path.cwd() / "config"
-    if (cwd / "catalogue.yaml").exists():
+    if (cwd / "catalogue.yaml").exists() or (cwd / "catalogue").is_dir():
         return cwd
     return REPO_CONFIG
 

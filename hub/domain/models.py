@@ -109,6 +109,8 @@ class Origin(_Model):
     terminal_id: str = Field(min_length=1, max_length=64)
     clerk_id: str = Field(min_length=1, max_length=64)
     village_code: VillageCode
+    at_home: bool = Field(default=False, description=(
+        "taken at the resident's home by a door-to-door service team (上门办)"))
 
 
 class Case(_Model):
@@ -117,6 +119,9 @@ class Case(_Model):
     schema_version: Literal["1.0"] = "1.0"
     case_id: uuid.UUID = Field(description="chosen by the terminal; the idempotency key")
     item_code: str = Field(min_length=1, max_length=32)
+    situation: str | None = Field(default=None, min_length=1, max_length=32,
+                                  pattern=r"^[a-z][a-z0-9_]*$", description=(
+                                      "the situation (情形) of the item, when it has situations"))
     applicant: Applicant
     related: list[RelatedPerson] = Field(default_factory=list, max_length=20)
     form: dict[str, FormValue] = Field(default_factory=dict, max_length=100)

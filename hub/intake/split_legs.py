@@ -1,4 +1,4 @@
-"""The router: one leg per department a catalogue item involves, each minimised.
+"""The router: one leg per department a catalogue item (in the case's situation) involves.
 
 A leg carries only the fields its department's mapping reads (data minimisation): the full case
 never leaves the hub core. Leg ids are deterministic (``{case_id}:{department}``) so every
@@ -28,6 +28,7 @@ def route(case: Case, cfg: HubConfig) -> list[LegMessage]:
     item = cfg.catalogue.get(case.item_code)
     if item is None:
         raise PermanentError(f"unknown item {case.item_code}", reason="unknown_item")
+    departments = item.for_situation(case.situation).departments
     case_json = case.model_dump(mode="json")
     now = utcnow()
     return [
@@ -40,10 +41,11 @@ def route(case: Case, cfg: HubConfig) -> list[LegMessage]:
             kind="submit",
             payload=_payload(case_json, cfg, dept),
             attachments=[a for a in case.attachments
-                         if dept in cfg.catalogue.material_departments(case.item_code, a.kind)],
+                         if dept in cfg.catalogue.material_departments(case.item_code, a.kind,
+                                                                       case.situation)],
             created_at=now,
         )
-        for dept in item.departments
+        for dept in departments
     ]
 
 

@@ -89,11 +89,34 @@ def _item_problems(item: CatalogueItem, raw: Mapping[str, Any]) -> list[Problem]
     related = raw.get("related", [])
     relations = {r.get("relation") for r in related if isinstance(r, Mapping)} if isinstance(
         related, list) else set()
+    if item.household_members and not relations & {"spouse", "child", "parent", "other"}:
+        problems.append(Problem("related", "related.household_missing",
+                                f"事项“{item.name}”需要逐一填写家庭成员（配偶、子女、父母等）"))
     for rel in item.related:
         if rel.value not in relations:
             problems.append(Problem("related", "related.missing",
                                     f"事项“{item.name}”需要填写相关人员：{_RELATION_ZH[rel.value]}"))
     return problems
+
+
+def _situation(item: CatalogueItem, chosen: object, problems: list[Problem]) -> CatalogueItem:
+    """The item as the chosen situation (情形) shapes it; a missing or unknown one is a problem."""
+    if not item.situations:
+        if chosen is not None:
+            problems.append(Problem("situation", "situation.unknown",
+                                    f"事项“{item.name}”不分情形，请不要填写情形"))
+        return item
+    names = "、".join(s.name for s in item.situations)
+    if chosen is None:
+        problems.append(Problem("situation", "situation.missing",
+                                f"请选择办理情形：{names}"))
+        return item
+    found = item.situation(chosen) if isinstance(chosen, str) else None
+    if found is None:
+        problems.append(Problem("situation", "situation.unknown",
+                                f"事项“{item.name}”没有这个情形，只能是：{names}"))
+        return item
+    return item.for_situation(found.code)
 
 
 _RELATION_ZH = {"newborn": "新生儿", "spouse": "配偶", "deceased": "逝者", "child": "子女",
@@ -137,7 +160,8 @@ def validate_case(raw: object, cfg: HubConfig) -> Case:
             hint = f"（是否为 {near}？）" if near else ""
             problems.append(Problem("item_code", "item.unknown", f"未知的事项编码 {item_code}{hint}"))
         else:
-            problems.extend(_item_problems(item, raw))
+            scoped = _situation(item, raw.get("situation"), problems)
+            problems.extend(_item_problems(scoped, raw))
     updates = _region(raw, cfg, problems)
     if problems or case is None:
         raise CaseRejected(_dedupe(problems))

@@ -122,12 +122,15 @@ def _case(request: Request, session: Session, code: str, draft: Any) -> dict[str
         raise ApiError.one(422, "key.invalid", "页面已过期，请刷新后重新填写", "(body)") from None
     applicant = draft.get("applicant") if isinstance(draft.get("applicant"), dict) else {}
     assert isinstance(applicant, dict)
+    situation = draft.get("situation")
     return {"case_id": case_id, "item_code": code,
+            **({"situation": situation} if situation else {}),
             "applicant": {**applicant, "region_code": session.clerk.village},
             "related": draft.get("related") or [], "form": draft.get("form") or {},
             "attachments": _refs(request, session, draft.get("attachments")),
             "origin": {"terminal_id": f"web-{session.clerk.id}", "clerk_id": session.clerk.id,
-                       "village_code": session.clerk.village},
+                       "village_code": session.clerk.village,
+                       "at_home": draft.get("at_home") is True},
             "created_at": utcnow().isoformat()}
 
 

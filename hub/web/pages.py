@@ -126,19 +126,32 @@ def guide_page(request: Request, code: str) -> Response:
                   qr_url=url)
 
 
+HOUSEHOLD_ROWS = 4  # household members a form offers (spouse, children, parents...)
+MEMBER_RELATIONS = ("spouse", "child", "parent", "other")
+
+
 @routes.get("/items/{code}/apply", response_class=HTMLResponse)
-def apply_page(request: Request, code: str, session: PageSession) -> Response:
+def apply_page(request: Request, code: str, session: PageSession,
+               situation: str = "") -> Response:
     item = _item(request, code)
     if item is None:
         return _not_found(request)
+    chosen = item.situation(situation[:32])
+    if item.situations and chosen is None:  # one plain question first: which situation?
+        return render(request, "situation.html", session=session, item=item,
+                      guide=labels.guide(item))
+    scoped = item.for_situation(chosen.code if chosen else None)
     fields = [{"key": f.key, "label": f.label, "type": f.type, "required": f.required,
                "choices": labels.choices(f) if f.type == "enum" else [],
-               "min": f.min, "max": f.max, "max_length": f.max_length} for f in item.form]
+               "min": f.min, "max": f.max, "max_length": f.max_length} for f in scoped.form]
     related = [{"relation": r.value, "label": labels.RELATION_ZH.get(r.value, "相关人员")}
-               for r in item.related]
-    return render(request, "apply.html", session=session, item=item, fields=fields,
+               for r in scoped.related]
+    members = [(r, labels.RELATION_ZH[r]) for r in MEMBER_RELATIONS]
+    return render(request, "apply.html", session=session, item=scoped, fields=fields,
                   related=related, guide=labels.guide(item), case_key=str(uuid.uuid4()),
-                  departments=_departments(request, item))
+                  departments=_departments(request, scoped), situation=chosen,
+                  household=range(HOUSEHOLD_ROWS) if scoped.household_members else range(0),
+                  members=members, first_member=len(related))
 
 
 def _own(request: Request, session: Session, code: str) -> CaseRow | None:

@@ -10,11 +10,13 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hub.domain.leg_states import CaseStatus
+from hub.web.labels import marks
 from hub.web.session import accounts, context
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True,
                    lstrip_blocks=True)
+_ENV.globals["marks"] = marks  # 上门办 / 村里当场办结 beside an item
 
 
 def village_name(request: Request, code: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from hub.domain import idcard
+from hub.web.lookup import case_by_code
 from tests.browser.conftest import PASSWORD, Workbench, scan_png, sign_in
 
 CODE = re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")
@@ -54,6 +55,7 @@ def test_find_fill_attach_submit_and_watch_the_case_settle(context: Any, workben
     page.locator("#q").press_sequentially("bx")
     offered = page.locator("#results a", has_text="我要办保险")
     expect(offered).to_be_visible()
+    expect(offered.locator(".mark")).to_have_text("上门办")  # the door_to_door flag, shown
     wb.shot(page, "01-search-bx")
     offered.click()
     expect(page.locator("h1")).to_have_text("我要办保险")
@@ -85,12 +87,15 @@ def test_find_fill_attach_submit_and_watch_the_case_settle(context: Any, workben
                              scan_png(tmp_path / "身份证反面.png", 120)])
     attach(page, "household_register", [scan_png(tmp_path / "户口簿.png")])
     expect(page.locator(".material[data-kind='id_card'] .files img")).to_have_count(2)
+    page.check("#at-home")  # taken at the resident's home by the service team
     wb.shot(page, "04-form-filled")
     page.click("#submit")
     # The receipt: tracking code and a QR code to follow the case
     expect(page.locator("h1")).to_have_text("受理回执")
     code = page.locator("#tracking-code").inner_text().strip()
     assert CODE.match(code), code
+    stored = case_by_code(wb.hub.rt.store, code)
+    assert stored is not None and stored.case.origin.at_home is True
     expect(page.locator(".receipt svg.qr")).to_be_visible()
     expect(page.locator(".receipt")).to_contain_text("人社、医保")
     wb.shot(page, "05-receipt")
@@ -122,10 +127,16 @@ def test_a_request_for_materials_is_answered_on_the_case_page(context: Any,
     page = context.new_page()
     sign_in(page, wb)
     page.goto(wb.url + "/items/SSCARD_REPLACE/apply")
+    # One plain question first: which situation? Then the form for that situation only
+    expect(page.locator("#situation-question")).to_have_text("请问您办理的是哪种情况？")
+    assert page.locator(".situations a").all_inner_texts() == [
+        "卡丢了（遗失补领）", "卡坏了（损坏换领）", "卡到期了（有效期满换领）",
+        "卡上信息有变（信息变更换领）"]
+    wb.shot(page, "08a-situation-question")
+    page.click("text=卡丢了（遗失补领）")
+    expect(page.locator(".situation-chosen")).to_contain_text("卡丢了（遗失补领）")
+    expect(page.locator(".material[data-kind='social_security_card']")).to_have_count(0)
     fill_applicant(page, "赵大妈", valid_id(124))
-    reason = page.locator("[data-path='form.reason'] select")
-    assert reason.locator("option").all_inner_texts() == ["请选择", "遗失", "损坏", "过期"]
-    reason.select_option(label="遗失")
     attach(page, "id_card", [scan_png(tmp_path / "身份证.png")])
     attach(page, "photo", [scan_png(tmp_path / "照片.png", 90)])
     page.click("#submit")
@@ -218,7 +229,6 @@ def test_offline_keeps_the_form_then_submits_once_back(context: Any, workbench: 
     page.goto(wb.url + "/items/MED_PAY/apply")
     fill_applicant(page, "周到", valid_id(131))
     page.fill("[data-path='form.insured_year'] input", "2025")
-    page.fill("[data-path='form.amount_yuan'] input", "380")
     attach(page, "id_card", [scan_png(tmp_path / "id.png")])
     # The larger-text switch, kept across pages
     before = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")

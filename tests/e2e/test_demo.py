@@ -8,6 +8,7 @@ import json
 import pytest
 
 from hub.cli.main import main
+from tests.support.config import shipped_config
 
 
 def _summary(out: str) -> dict[str, object]:
@@ -16,15 +17,17 @@ def _summary(out: str) -> dict[str, object]:
 
 
 def test_demo_on_embedded_defaults_settles_every_case(capsys: pytest.CaptureFixture[str]) -> None:
-    # Given no broker and no database server, when the demo runs 16 cases (one per catalogue item)
+    # Given no broker and no database server, when the demo runs 16 cases
     code = main(["demo", "--cases", "16", "--json"])
     summary = _summary(capsys.readouterr().out)
-    # Then every case settled, all three departments took part, and nothing was dead-lettered
+    # Then every case settled, every configured department (each with its simulator started
+    # from its YAML) took part, and nothing was dead-lettered
     assert code == 0, summary
     assert summary["submitted"] == summary["settled"] == 16
     legs = summary["legs"]
     assert isinstance(legs, dict)
-    assert set(legs) == {"social_security", "medical_insurance", "civil_affairs"}
+    assert set(legs) == set(shipped_config().departments)
+    assert {"public_security", "tax", "disabled_persons_federation"} <= set(legs)
     for states in legs.values():
         assert set(states) <= {"approved", "rejected"}, legs
     assert summary["dead_letters"] == 0
@@ -46,7 +49,7 @@ def test_demo_on_rabbitmq_and_postgresql_settles_every_case(
     assert summary["submitted"] == summary["settled"] == 30
     assert summary["dead_letters"] == 0
     total = sum(sum(s.values()) for s in summary["legs"].values())  # type: ignore[union-attr]
-    assert total >= 30 + 5  # multi-department items fan out
+    assert total >= 30 + 3  # multi-department items (出生一件事 and others) fan out
 
 
 def test_demo_refuses_nonsense_counts(capsys: pytest.CaptureFixture[str]) -> None:

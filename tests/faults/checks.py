@@ -52,9 +52,8 @@ class Figures:
 
 
 def cores(hub: FaultHub) -> dict[str, SimCore]:
-    assert hub.sims.soap and hub.sims.rest and hub.sims.sftp
-    return {"social_security": hub.sims.soap.core, "civil_affairs": hub.sims.rest.core,
-            "medical_insurance": hub.sims.sftp.core}
+    """The business system of every configured department's simulator."""
+    return {name: run.sim.core for name, run in hub.sims.running.items()}
 
 
 def wait_for(cond: Any, timeout_s: float, what: str, step_s: float = 0.1) -> None:

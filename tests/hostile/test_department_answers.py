@@ -180,8 +180,10 @@ def test_changed_host_key_is_refused_nothing_is_sent_and_the_leg_waits(
     h = hub(impostor)
     sim = h.sims.sftp
     assert sim is not None
-    # when a medical-insurance case is submitted (MED_ENROLL is the third catalogue item)
-    result = drive(h.rt, h.url, cases=3, seed=5, timeout_s=4)
+    # when three cases with a medical-insurance leg are submitted (the refused key trips the
+    # circuit before any of them spends its retries)
+    result = drive(h.rt, h.url, cases=3, seed=5, timeout_s=4,
+                   items=["BIRTH", "INSURE_BOTH", "MED_ENROLL"])
     # then nothing reached the department, the leg is not failed, nothing is dead-lettered
     med = [(v["case_id"], leg["state"]) for v in result.cases for leg in v["legs"]
            if leg["department"] == "medical_insurance"]

@@ -61,7 +61,7 @@ def test_submit_is_accepted_once_and_readable(api: Api) -> None:
     assert again.status_code == 202
     assert again.json()["tracking_code"] == answer["tracking_code"]
     changed = copy.deepcopy(body)
-    changed["form"]["birth_hospital"] = "另一家医院"
+    changed["form"]["hospital"] = "另一家医院"
     conflict = api.submit(changed)
     assert conflict.status_code == 409 and conflict.json()["errors"][0]["code"] == "case.conflict"
     assert api.store.outbox_pending_count() == 2  # one per department, never duplicated

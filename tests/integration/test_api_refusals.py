@@ -39,7 +39,7 @@ def _codes(r: Any) -> dict[str, str]:
 
 
 def _waiting_case(api: Api, missing: list[str]) -> tuple[str, str]:
-    """A submitted BIRTH case whose civil affairs leg asks for ``missing``."""
+    """A submitted MED_ASSIST case whose civil affairs leg asks for ``missing``."""
     body = api.new_case(api.token_a)
     assert api.submit(body).status_code == 202
     row = api.store.get_case(uuid.UUID(body["case_id"]))
@@ -57,16 +57,16 @@ def _leg_state(api: Api, case_id: str, department: str) -> LegState:
 
 
 def test_supplement_values_are_checked_like_a_case_and_only_asked_fields_pass(api: Api) -> None:
-    # given a case whose civil affairs leg asks for the birth hospital and the gender again
-    case_id, url = _waiting_case(api, ["birth_hospital", "newborn_gender"])
+    # given a case whose civil affairs leg asks for the hospital and the kind of hardship again
+    case_id, url = _waiting_case(api, ["hospital", "assist_kind"])
     h = api.auth(api.token_a)
     outbox = api.store.outbox_pending_count()
     bad: list[tuple[dict[str, object], str]] = [
-        ({"birth_hospital": "县医院\x07"}, "form.control_char"),
-        ({"birth_hospital": "医" * 61}, "form.too_long"),
-        ({"birth_hospital": 12}, "form.type"),
-        ({"newborn_gender": "dragon"}, "form.choice"),
-        ({"birth_date": "2024-05-01"}, "form.not_requested"),  # not asked for
+        ({"hospital": "县医院\x07"}, "form.control_char"),
+        ({"hospital": "医" * 61}, "form.too_long"),
+        ({"hospital": 12}, "form.type"),
+        ({"assist_kind": "dragon"}, "form.choice"),
+        ({"amount_yuan": 100}, "form.not_requested"),  # not asked for
         ({"applicant_name": "张三"}, "form.not_requested")]  # no such field at all
     for form, code in bad:
         # when the clerk supplements a bad or unrequested value
@@ -86,14 +86,14 @@ def test_supplement_values_are_checked_like_a_case_and_only_asked_fields_pass(ap
     assert r.status_code == 422 and _codes(r)["attachments.0.kind"] == "materials.unknown"
     # and the values asked for, well formed, are accepted
     ok = api.client.post(url, json={"department": "civil_affairs", "form": {
-        "birth_hospital": "县人民医院", "newborn_gender": "female"}}, headers=h)
+        "hospital": "县人民医院", "assist_kind": "tekun"}}, headers=h)
     assert ok.status_code == 202, ok.text
     assert _leg_state(api, case_id, "civil_affairs") is LegState.RESUBMITTED
 
 
 def test_non_finite_numbers_are_refused_in_cases_and_supplements(api: Api) -> None:
-    # given a valid MED_PAY case, whose amount is a required number between 0 and 10000
-    body = api.new_case(api.token_a, "MED_PAY")
+    # given a valid MED_REIMB case, whose amount is a required number
+    body = api.new_case(api.token_a, "MED_REIMB")
     h = {**api.auth(api.token_a), "Content-Type": "application/json"}
     for literal in ("NaN", "Infinity", "-Infinity", "1e999"):
         text = json.dumps({**body, "form": {**body["form"], "amount_yuan": 0.5}})
@@ -105,9 +105,9 @@ def test_non_finite_numbers_are_refused_in_cases_and_supplements(api: Api) -> No
         assert _codes(r) == {"(body)": "body.number"}
         assert api.store.get_case(uuid.UUID(body["case_id"])) is None
     # and a supplement carrying one is refused the same way
-    case_id, url = _waiting_case(api, ["birth_hospital"])
+    case_id, url = _waiting_case(api, ["hospital"])
     r = api.client.post(url, content=b'{"department": "civil_affairs", "form": '
-                        b'{"birth_hospital": NaN}}', headers=h)
+                        b'{"hospital": NaN}}', headers=h)
     assert r.status_code == 400 and _codes(r) == {"(body)": "body.number"}
     assert _leg_state(api, case_id, "civil_affairs") is LegState.NEEDS_MATERIALS
 

@@ -17,8 +17,8 @@ from simulators.civil_affairs import RestSim
 from simulators.social_security import WSDL, SoapSim
 from tests.support.sims import ROOT, leg_request, sample_case
 
-ITEM = """
-  - code: DISABILITY_SUBSIDY
+ITEM = """items:
+  - code: FOURTH_DEPT_SUBSIDY
     name: 我要申请残疾人补贴
     title: 困难残疾人生活补贴和重度残疾人护理补贴申领
     departments: [{dept}]
@@ -28,6 +28,7 @@ ITEM = """
     form:
       - {{key: disability_card_no, label: 残疾人证号, type: string, max_length: 20}}
     flags: {{in_village: true, door_to_door: true}}
+    guide: {{conditions: 持证残疾人, deadline_days: 20, notes: 请带齐材料原件}}
 """
 
 REST_YAML = """
@@ -66,20 +67,19 @@ def _config_with(tmp_path: Path, name: str, yaml_text: str) -> Path:
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
     (config / "departments" / f"{name}.yaml").write_text(yaml_text, encoding="utf-8")
-    with (config / "catalogue.yaml").open("a", encoding="utf-8") as fh:
-        fh.write(ITEM.format(dept=name))
+    (config / "catalogue" / "zz_fourth.yaml").write_text(ITEM.format(dept=name), encoding="utf-8")
     return config
 
 
 def _case() -> dict[str, object]:
     case = sample_case("civil_affairs", "dibao")
-    return {**case, "item_code": "DISABILITY_SUBSIDY",
+    return {**case, "item_code": "FOURTH_DEPT_SUBSIDY", "situation": None,
             "form": {"disability_card_no": "51340119560308124643"}}
 
 
 def test_fourth_department_over_rest(tmp_path: Path) -> None:
     config = load_config(_config_with(tmp_path, "disabled_persons", REST_YAML))
-    item = next(i for i in config.catalogue.items if i.code == "DISABILITY_SUBSIDY")
+    item = next(i for i in config.catalogue.items if i.code == "FOURTH_DEPT_SUBSIDY")
     assert list(item.departments) == ["disabled_persons"]  # the case routes to it
     with RestSim(prefix="CL") as sim:
         adapter = build_adapter(config.departments["disabled_persons"],

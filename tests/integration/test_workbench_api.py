@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -188,13 +189,22 @@ def test_workbench_calls_without_session_or_csrf_are_refused(api: Api) -> None:
 def test_catalogue_api_has_chinese_labels_and_guides(api: Api) -> None:
     doc = api.client.get("/v1/catalogue").json()
     by_code = {i["code"]: i for i in doc["items"]}
-    reason = by_code["SSCARD_REPLACE"]["form"][0]
-    assert [c["label"] for c in reason["choices"]] == ["遗失", "损坏", "过期"]
-    assert reason["widget"] == "select"
+    education = by_code["JOB_REG"]["form"][0]
+    assert [c["label"] for c in education["choices"]] == ["小学", "初中", "高中（中专）", "大专及以上"]
+    assert education["widget"] == "select"
     birth = api.client.get("/v1/catalogue/BIRTH").json()
     assert birth["group"] == "出生" and "生娃" in birth["synonyms"]
-    assert set(birth["guide"]) == {"conditions", "time_limit", "fees", "notes"}
-    assert [d["title"] for d in birth["departments"]] == ["民政", "医保"]
+    assert set(birth["guide"]) == {"conditions", "time_limit", "fees", "notes", "deadline_days"}
+    assert [d["title"] for d in birth["departments"]] == ["公安", "医保", "人社"]
+    # the flags do something: 上门办 and 村里当场办结 are marked for the workbench
+    assert "上门办" in by_code["DIBAO"]["marks"] and by_code["DIBAO"]["flags"]["door_to_door"]
+    assert by_code["PENSION_CERT"]["marks"] == ["上门办", "村里当场办结"]
+    assert by_code["PENSION_CERT"]["flags"]["on_the_spot"] is True
+    assert by_code["BIRTH"]["marks"] == [] and by_code["BIRTH"]["decided_by_label"] == "部门审批"
+    # situations (情形): each with what it adds
+    card = {s["code"]: s for s in by_code["SSCARD_REPLACE"]["situations"]}
+    assert card["lost"]["name"] == "卡丢了（遗失补领）"
+    assert [m["name"] for m in card["damaged"]["materials"]] == ["社会保障卡"]
     assert api.client.get("/v1/catalogue/NOPE").status_code == 404
 
 
@@ -277,3 +287,41 @@ def test_the_live_stream_starts_where_the_page_was_drawn(api: Api) -> None:
             if line.startswith("data:") or time.monotonic() > deadline:
                 break
     assert code in seen
+
+
+def test_the_form_asks_the_situation_first_and_the_case_records_it(api: Api) -> None:
+    Accounts(api.store).add(VILLAGE_A, "张三", PASSWORD)
+    _signin(api, "zhangsan")
+    csrf = _csrf(api)
+    # The clerk is asked one plain question before any form
+    question = api.client.get("/items/DIBAO/apply").text
+    assert "请问您办理的是哪种情况？" in question and "每年年审（复核）" in question
+    assert 'id="case-form"' not in question
+    form = api.client.get("/items/DIBAO/apply?situation=annual_review").text
+    assert "家庭经济状况核对授权书" in form and "家庭成员1" in form and 'id="at-home"' in form
+    refs = []
+    for kind in ("id_card", "household_register", "economic_check_authorisation",
+                 "income_statement"):
+        r = api.client.post(f"/web/api/attachments?kind={kind}", content=b"scan " + kind.encode(),
+                            headers={"X-CSRF-Token": csrf, "Content-Type": "image/png"})
+        assert r.status_code == 201, r.text
+        refs.append({"ref": r.json()["ref"], "kind": kind})
+    draft = {"key": "0b7c2a51-4f1e-4d7a-9c1b-2e3f4a5b6c7d", "situation": "annual_review",
+             "at_home": True,
+             "applicant": {"name": "王秀英", "id_number": "513401195603081246",
+                           "phone": "13812345678"},
+             "related": [{"relation": "spouse", "name": "王建国",
+                          "id_number": "513401195410021239"}],
+             "form": {"household_size": 2, "monthly_income_yuan": 600}, "attachments": refs}
+    # Without the household members the case is refused in Chinese ...
+    missing = api.client.post("/web/api/items/DIBAO/cases", headers={"X-CSRF-Token": csrf},
+                              json={**draft, "related": []})
+    assert missing.status_code == 422
+    assert "家庭成员" in missing.text and not missing.json()["errors"][0]["message"].isascii()
+    # ... with them it is accepted, records the situation and the home visit, and goes to 民政
+    r = api.client.post("/web/api/items/DIBAO/cases", json=draft, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 202, r.text
+    row = api.store.get_case(uuid.UUID(draft["key"]))
+    assert row is not None
+    assert row.case.situation == "annual_review" and row.case.origin.at_home is True
+    assert [g.department for g in row.legs] == ["civil_affairs"]

@@ -41,16 +41,18 @@ def store_for(kind: str, tmp_path: Path, pg_dsn: str | None) -> Store:
     return open_store(pg_dsn)
 
 
-def raw_case(item_code: str = "BIRTH", village: str = VILLAGE_A, *, seed: int | None = None,
+def raw_case(item_code: str = "MED_ASSIST", village: str = VILLAGE_A, *, seed: int | None = None,
              attachment_ids: list[str] | None = None) -> dict[str, Any]:
-    """A JSON-ready valid case; ``attachment_ids`` replace the sample's random ids in order."""
+    """A JSON-ready valid case; ``attachment_ids`` replace the sample's random ids in order
+    (the last one again when the item has more materials)."""
     cfg = config()
     item = cfg.catalogue.get(item_code)
     assert item is not None
     ids = iter(attachment_ids or [])
     body, _files = sample_case(cfg, item, village_code=village,
                                rng=random.Random(seed) if seed is not None else None,
-                               upload=(lambda f: next(ids)) if attachment_ids else None)
+                               upload=(lambda f: next(ids, (attachment_ids or [""])[-1]))
+                               if attachment_ids else None)
     return body
 
 
@@ -58,7 +60,7 @@ def body_hash(case: Case) -> str:
     return hashlib.sha256(case.model_dump_json().encode()).hexdigest()
 
 
-def submit(store: Store, item_code: str = "BIRTH", village: str = VILLAGE_A
+def submit(store: Store, item_code: str = "MED_ASSIST", village: str = VILLAGE_A
            ) -> tuple[Case, CreateResult]:
     case = Case.model_validate(raw_case(item_code, village))
     legs = route(case, config())
@@ -143,7 +145,7 @@ class Api:
         return self.client.post(f"/v1/attachments?kind={kind}", content=content,
                                 headers=headers)
 
-    def new_case(self, token: str, item_code: str = "BIRTH", village: str = VILLAGE_A,
+    def new_case(self, token: str, item_code: str = "MED_ASSIST", village: str = VILLAGE_A,
                  ) -> dict[str, Any]:
         """A valid case body whose attachments were really uploaded by ``token``."""
         cfg = config()

@@ -30,3 +30,11 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def catalogue_file_with(config: Path, text: str) -> Path:
+    """The catalogue file (catalogue.yaml or catalogue/*.yaml) of a config copy holding ``text``."""
+    files = [config / "catalogue.yaml", *sorted((config / "catalogue").glob("*.yaml"))]
+    found = [f for f in files if f.is_file() and text in f.read_text(encoding="utf-8")]
+    assert found, f"{text!r} is in no catalogue file of {config}"
+    return found[0]

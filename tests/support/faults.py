@@ -52,11 +52,9 @@ def write_config(root: Path, sims: DepartmentSims, *,
     """A config copy wired to ``sims`` (addresses, key and known_hosts files) with fast retries."""
     dest = config_copy(root)
     assert sims.soap and sims.rest and sims.sftp
-    transports: dict[str, dict[str, Any]] = {
-        "social_security": {"endpoint": sims.soap.url, "operation_timeout_s": 5},
-        "civil_affairs": {"base_url": sims.rest.url, "timeout_s": REST_TIMEOUT_S},
-        "medical_insurance": {**sims.overrides["medical_insurance"]},
-    }
+    transports: dict[str, dict[str, Any]] = {name: dict(ov) for name, ov in sims.overrides.items()}
+    transports["social_security"].update({"endpoint": sims.soap.url, "operation_timeout_s": 5})
+    transports["civil_affairs"].update({"base_url": sims.rest.url, "timeout_s": REST_TIMEOUT_S})
     for name, update in transports.items():
         path = dest / "departments" / f"{name}.yaml"
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))

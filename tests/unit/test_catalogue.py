@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.config.catalogue import CatalogueItem, FormField, check_form
+from hub.config.catalogue import CatalogueItem, FormField, Guide, check_form
 from tests.support.config import shipped_config
 
 
@@ -17,18 +17,19 @@ def test_catalogue_has_realistic_breadth() -> None:
     items = cfg.catalogue.items
     assert len(items) >= 12
     assert sum(1 for i in items if len(i.departments) >= 2) >= 4
-    assert {d for i in items for d in i.departments} == {
-        "social_security", "medical_insurance", "civil_affairs"}
+    assert {d for i in items for d in i.all_departments()} == set(cfg.departments)
     assert all(i.name.startswith("我") for i in items)  # plain-language names: 我要…
 
 
 def _item(*fields: FormField) -> CatalogueItem:
-    return CatalogueItem(code="T", name="我要测试", title="测试", departments=("x",), form=fields)
+    return CatalogueItem(code="T", name="我要测试", title="测试", departments=("x",), form=fields,
+                         guide=Guide(conditions="本村居民", deadline_days=1, notes="无"))
 
 
 AGE = FormField(key="age", label="年龄", type="int", min=0, max=150)
 DAY = FormField(key="day", label="日期", type="date")
-KIND = FormField(key="kind", label="类型", type="enum", choices=("a", "b"))
+KIND = FormField(key="kind", label="类型", type="enum", choices=("a", "b"),
+                 choice_labels={"a": "甲", "b": "乙"})
 NOTE = FormField(key="note", label="备注", type="string", max_length=5, required=False)
 ITEM = _item(AGE, DAY, KIND, NOTE)
 

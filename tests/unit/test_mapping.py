@@ -106,7 +106,7 @@ def test_shipped_mappings_are_clean(hub_config: HubConfig) -> None:
                                      hub_config.catalogue.form_keys()) == []
 
 
-@pytest.mark.parametrize("department", ["social_security", "medical_insurance", "civil_affairs"])
+@pytest.mark.parametrize("department", sorted(p.name for p in FIXTURES.iterdir()))
 def test_cli_mapping_test_passes_shipped_fixtures(department: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     code = hub_main(["mapping", "test", department, str(FIXTURES / department),

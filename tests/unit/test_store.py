@@ -64,7 +64,7 @@ def raw_sql(dsn: str, sql: str) -> list[tuple[object, ...]]:
 
 
 def test_create_case_writes_case_legs_outbox_audit_and_feed_together(store: Store) -> None:
-    case, result = submit(store, "BIRTH")
+    case, result = submit(store, "MED_ASSIST")  # 民政 + 医保
     assert result.created and not result.conflict and result.tracking_code
     row = store.get_case(case.case_id)
     assert row is not None and row.village == VILLAGE_A and row.status is CaseStatus.RECEIVED

@@ -31,12 +31,13 @@ def test_every_choice_and_group_has_a_chinese_label() -> None:
     cfg = shipped_config()
     for item in cfg.catalogue.items:
         assert labels.group(item) in labels.GROUP_ORDER
-        for f in item.form:
+        for f in item.all_forms():
             for value, label in labels.choices(f):
                 assert (label != value and label != "其他") or value == "other", (item.code, value)
-    reason = next(f for f in cfg.catalogue.get("SSCARD_REPLACE").form  # type: ignore[union-attr]
-                  if f.key == "reason")
-    assert labels.choices(reason) == [("lost", "遗失"), ("damaged", "损坏"), ("expired", "过期")]
+    education = next(f for f in cfg.catalogue.get("JOB_REG").form  # type: ignore[union-attr]
+                     if f.key == "education")
+    assert labels.choices(education) == [("primary", "小学"), ("junior", "初中"),
+                                        ("senior", "高中（中专）"), ("college", "大专及以上")]
 
 
 def test_tracking_codes_are_read_forgivingly() -> None:

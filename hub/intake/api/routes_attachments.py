@@ -32,7 +32,8 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 def _materials(request: Request) -> set[str]:
     cfg = context(request).config
-    return {m.code for item in cfg.catalogue.items for m in item.materials}
+    return {m.code for item in cfg.catalogue.items
+            for m in (*item.materials, *(m for s in item.situations for m in s.materials))}
 
 
 @routes.post("/attachments", status_code=201, openapi_extra={"requestBody": {

@@ -147,6 +147,7 @@ def _supplement(ctx: ApiContext, terminal: Terminal, case_id: uuid.UUID,
         raise NOT_WAITING
     item = ctx.config.catalogue.get(row.item_code)
     if item is not None:  # an item removed from the catalogue since: nothing left to check
+        item = item.for_situation(row.case.situation)
         materials = {m.code for m in item.materials}
         problems = check_supplement_form(item, body.form, leg.missing_materials)
         problems += [Problem(f"attachments.{i}.kind", "materials.unknown",

@@ -209,7 +209,8 @@
   // ---- the case form ----------------------------------------------------------------------
   var form = $("#case-form");
   if (form) {
-    var draftKey = "hub.draft." + form.getAttribute("data-item");
+    var situation = form.getAttribute("data-situation") || "";
+    var draftKey = "hub.draft." + form.getAttribute("data-item") + (situation ? "." + situation : "");
     var inputs = $$("[data-section]", form);
     try {
       var saved = JSON.parse(localStorage.getItem(draftKey) || "{}");
@@ -225,7 +226,14 @@
       var box = $("#form-errors");
       clearProblems(form, box);
       var draft = { key: form.getAttribute("data-key"), applicant: {}, related: [], form: {}, attachments: attachments(form) };
-      $$("fieldset.related", form).forEach(function (fs) { draft.related.push({ relation: fs.getAttribute("data-relation") }); });
+      if (situation) { draft.situation = situation; }
+      var home = $("#at-home", form);
+      if (home) { draft.at_home = home.checked; }
+      var members = {};
+      $$("fieldset.related", form).forEach(function (fs, i) {
+        if (fs.classList.contains("member")) { members[i] = true; }
+        draft.related.push({ relation: fs.getAttribute("data-relation") });
+      });
       inputs.forEach(function (el) {
         var v = el.value.trim(), sec = el.getAttribute("data-section");
         if (!v) { return; }
@@ -235,6 +243,8 @@
         var t = el.getAttribute("data-type");
         draft.form[el.name] = t === "int" ? parseInt(v, 10) : t === "number" ? parseFloat(v) : t === "bool" ? v === "true" : v;
       });
+      // a household-member row left empty is no member (rows come last: earlier paths stay)
+      draft.related = draft.related.filter(function (r, i) { return !members[i] || r.name || r.id_number; });
       var problem = uploadsBusy(form);
       if (problem) { box.textContent = problem; box.hidden = false; box.scrollIntoView(); return; }
       send("/web/api/items/" + encodeURIComponent(form.getAttribute("data-item")) + "/cases", draft, $("#submit"), form, box,

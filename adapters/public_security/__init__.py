@@ -1,0 +1,1 @@
+"""Wire files of 公安 (public security, household registration): service.wsdl + service.xsd."""
