@@ -54,6 +54,9 @@ def describe(r: AuditRecord) -> str:
     if r.kind.startswith("clerk_") and e.get("clerk_name"):
         what = r.kind.removeprefix("clerk_")
         extra = f" for {dept}" if dept else ""
+        if e.get("attachments"):
+            extra += (f" with {len(e['attachments'])} file(s): "
+                      f"{', '.join(map(str, e.get('materials', [])))}")
         return f"clerk {e['clerk_name']} ({e.get('clerk_login')}, village {e.get('village')}): {what}{extra}"
     rest = {k: v for k, v in e.items() if k not in ("seq", "kind", "case_id", "at")}
     return f"{r.kind}: {json.dumps(rest, ensure_ascii=False)}"

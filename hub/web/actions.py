@@ -93,6 +93,9 @@ async def upload(request: Request, session: ActionSession) -> JSONResponse:
     except BaseException:
         ctx.blobs.delete(info.id)
         raise
+    await run_in_threadpool(accounts(request).audit, "clerk_uploaded", None, session.clerk,
+                            {"attachment": info.id, "material": kind, "size": info.size,
+                             "sha256": info.sha256})
     return JSONResponse({"ref": info.id, "size": info.size, "size_label": size_label(info.size)},
                         status_code=201)
 
@@ -144,7 +147,9 @@ def _submit(request: Request, session: Session, code: str, draft: Any) -> JSONRe
     doc = json.loads(bytes(answer.body))
     if doc.get("created"):
         accounts(request).audit("clerk_submitted", doc["case_id"], session.clerk,
-                                {"item_code": code})
+                                {"item_code": code,
+                                 "attachments": [a["id"] for a in raw["attachments"]],
+                                 "materials": sorted({str(a["kind"]) for a in raw["attachments"]})})
     return JSONResponse({"receipt": f"/cases/{doc['tracking_code']}/receipt"}, status_code=202)
 
 
