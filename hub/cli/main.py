@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "hub.cli.retention",
     "hub.cli.audit",
     "hub.cli.demo",
+    "hub.cli.terminal_cmd",
 )
 
 

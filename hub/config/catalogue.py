@@ -57,15 +57,48 @@ class Flags(_Model):
     door_to_door: bool = Field(default=False, description="door-to-door service offered")
 
 
+class Guide(_Model):
+    """The guide a clerk and a resident read (the pages fall back to ``hub.web.labels``)."""
+
+    conditions: str = ""
+    time_limit: str = ""
+    fees: str = ""
+    notes: str = ""
+
+
+# Who decides an item: the departments' systems (legs go out through adapters), the town's
+# window (one leg waits for the town's reviewer and approver inside the hub: ``hub.town``), or
+# the village itself.
+DecidedBy = Literal["village", "town", "departments"]
+TOWN = "town"  # the leg (department) name of a town-decided item: hub.domain.ids.leg_id(case, TOWN)
+
+
 class CatalogueItem(_Model):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     name: str = Field(description="plain-language name, e.g. 我要生孩子")
     title: str = Field(description="the official name of the matter")
-    departments: tuple[str, ...] = Field(min_length=1)
+    decided_by: DecidedBy = "departments"
+    departments: tuple[str, ...] = ()
     materials: tuple[Material, ...] = ()
     form: tuple[FormField, ...] = ()
     related: tuple[Relation, ...] = Field(default=(), description="related persons required")
     flags: Flags = Flags()
+    deadline_days: int | None = Field(default=None, ge=1, le=365,
+                                      description="承诺时限 in calendar days from submission")
+    guide: Guide | None = None
+
+    @model_validator(mode="after")
+    def _deciders(self) -> CatalogueItem:
+        if self.decided_by == "departments" and not self.departments:
+            raise ValueError(f"item {self.code!r} is decided by departments but names none")
+        if self.decided_by == "town" and self.departments:
+            raise ValueError(f"item {self.code!r} is decided by the town: it names no departments")
+        return self
+
+    @property
+    def deciders(self) -> tuple[str, ...]:
+        """The legs a case of this item gets: its departments, or the town's window."""
+        return (TOWN,) if self.decided_by == "town" else self.departments
 
 
 class Catalogue(_Model):
@@ -87,8 +120,8 @@ class Catalogue(_Model):
             return ()
         for m in item.materials:
             if m.code == kind:
-                return m.departments or item.departments
-        return item.departments
+                return m.departments or item.deciders
+        return item.deciders
 
     def get(self, code: str) -> CatalogueItem | None:
         for item in self.items:

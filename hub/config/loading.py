@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.config.catalogue import Catalogue
+from hub.config.catalogue import Catalogue, CatalogueItem
 from hub.config.codetables import CodeTable, check_village_tables, load_code_tables
 from hub.config.departments import DepartmentConfig
 from hub.config.files import did_you_mean, load_model
@@ -33,6 +33,28 @@ def _collect(problems: list[Problem], fn: object, *args: object) -> object:
     except ConfigError as exc:
         problems.extend(exc.problems)
         return None
+
+
+def load_catalogue(config_dir: Path, problems: list[Problem]) -> Catalogue | None:
+    """``catalogue.yaml`` plus every ``catalogue/*.yaml`` (e.g. the town's items), one catalogue:
+    each file is validated on its own (errors name it), then item codes must be unique overall."""
+    parts = [config_dir / "catalogue.yaml", *sorted((config_dir / "catalogue").glob("*.yaml"))]
+    items: list[CatalogueItem] = []
+    seen: dict[str, Path] = {}
+    failed = False
+    for path in parts:
+        part = _collect(problems, load_model, path, Catalogue)
+        if not isinstance(part, Catalogue):
+            failed = True
+            continue
+        for n, item in enumerate(part.items):
+            if item.code in seen:
+                problems.append(Problem(f"{path}: items.{n}.code", "config.duplicate",
+                                        f"item code {item.code!r} is already in {seen[item.code]}"))
+                continue  # the first stays: the other checks go on without a cascade
+            seen[item.code] = path
+            items.append(item)
+    return None if failed else Catalogue(items=tuple(items))
 
 
 def load_departments(folder: Path, problems: list[Problem]) -> dict[str, DepartmentConfig]:
@@ -56,7 +78,7 @@ def load_config(config_dir: Path) -> HubConfig:
     problems: list[Problem] = []
     if not config_dir.is_dir():
         raise ConfigError([Problem(str(config_dir), "config.missing", "configuration folder not found")])
-    catalogue = _collect(problems, load_model, config_dir / "catalogue.yaml", Catalogue)
+    catalogue = load_catalogue(config_dir, problems)
     tables_obj = _collect(problems, load_code_tables, config_dir / "codes")
     tables: dict[str, CodeTable] = tables_obj if isinstance(tables_obj, dict) else {}
     problems.extend(check_village_tables(tables, config_dir / "codes"))

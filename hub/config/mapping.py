@@ -13,7 +13,7 @@ else) in the same shape, so ``resolve`` works on a full case and a minimised pay
 ``apply`` runs each field's transforms in order (``code_table``, ``date``, ``upper``, ``strip``,
 ``constant``, ``gender_code``) and produces the department record: values are strings (booleans
 ``"1"``/``"0"``), a missing optional field is ``None``. A required field that is missing, too long
-or not in its code table raises ``PermanentError(reason="unmappable")`` -- retrying cannot help.
+or not in its code table raises ``PermanentError(reason=Reason.UNMAPPABLE)`` -- retrying cannot help.
 ``check_mapping`` finds, at start-up, every path the case model does not have and every code
 table that is not defined, with the nearest valid name.
 """
@@ -30,6 +30,7 @@ from hub.config.departments import Mapping as FieldMapping
 from hub.config.files import did_you_mean
 from hub.domain.errors import PermanentError, Problem
 from hub.domain.models import Applicant, Origin, RelatedPerson, Relation
+from hub.domain.reasons import Reason
 
 __all__ = ["apply", "check_mapping", "minimise", "resolve", "source_paths"]
 
@@ -93,7 +94,7 @@ def minimise(case_json: Mapping[str, Any], paths: Iterable[str]) -> dict[str, An
 
 def _unmappable(fm: FieldMap, why: str) -> PermanentError:
     return PermanentError(f"field {fm.target} ({fm.source or 'constant'}): {why}",
-                          reason="unmappable")
+                          reason=Reason.UNMAPPABLE)
 
 
 def _as_date(value: Any) -> dt.date:

@@ -11,15 +11,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.config import mapping
+from hub.config.catalogue import TOWN
 from hub.config.loading import HubConfig
 from hub.domain.errors import PermanentError
 from hub.domain.ids import leg_id
 from hub.domain.models import AttachmentRef, Case, FormValue, LegMessage, new_id, utcnow
+from hub.domain.reasons import Reason
 
 __all__ = ["leg_id", "route", "supplement"]
 
 
 def _payload(case_json: dict[str, Any], cfg: HubConfig, department: str) -> dict[str, Any]:
+    if department == TOWN:  # the town's leg never leaves the hub: its window reads the case
+        return {}
     dept = cfg.departments[department]
     return mapping.minimise(case_json, dept.mapping.source_paths())
 
@@ -27,7 +31,7 @@ def _payload(case_json: dict[str, Any], cfg: HubConfig, department: str) -> dict
 def route(case: Case, cfg: HubConfig) -> list[LegMessage]:
     item = cfg.catalogue.get(case.item_code)
     if item is None:
-        raise PermanentError(f"unknown item {case.item_code}", reason="unknown_item")
+        raise PermanentError(f"unknown item {case.item_code}", reason=Reason.UNKNOWN_ITEM)
     case_json = case.model_dump(mode="json")
     now = utcnow()
     return [
@@ -43,7 +47,7 @@ def route(case: Case, cfg: HubConfig) -> list[LegMessage]:
                          if dept in cfg.catalogue.material_departments(case.item_code, a.kind)],
             created_at=now,
         )
-        for dept in item.departments
+        for dept in item.deciders
     ]
 
 
@@ -55,8 +59,8 @@ def supplement(
     cfg: HubConfig,
 ) -> LegMessage:
     """The message answering one department's request for more materials."""
-    if department not in cfg.departments:
-        raise PermanentError(f"unknown department {department}", reason="unknown_department")
+    if department not in cfg.departments and department != TOWN:
+        raise PermanentError(f"unknown department {department}", reason=Reason.UNKNOWN_DEPARTMENT)
     merged = case.model_copy(update={"form": {**case.form, **form},
                                       "attachments": [*case.attachments, *attachments]})
     return LegMessage(

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.accounts.clerks import Session
 from hub.domain.errors import PermanentError
 from hub.domain.models import utcnow
+from hub.domain.reasons import Reason
 from hub.intake.api import routes_cases
 from hub.intake.api.errors import ApiError
 from hub.intake.api.limits import declared_length, read_json, too_large
@@ -78,7 +79,7 @@ async def upload(request: Request, session: ActionSession) -> JSONResponse:
         info = await run_in_threadpool(writer.commit, digest.hexdigest())
     except PermanentError as exc:
         writer.abort()
-        if exc.reason == "too_large":
+        if exc.reason == Reason.TOO_LARGE:
             raise too_large(limit) from None
         raise
     except BaseException:

@@ -21,7 +21,7 @@ CHOICE_ZH = {
     "child": "子女", "parent": "父母",
 }
 
-GROUP_ORDER = ("出生", "参保", "缴费", "报销", "救助", "养老", "就业", "证卡", "身后事")
+GROUP_ORDER = ("出生", "参保", "缴费", "报销", "救助", "养老", "就业", "证卡", "身后事", "乡镇审批")
 _GROUP = {
     "BIRTH": "出生", "INSURE_BOTH": "参保", "MED_ENROLL": "参保", "PENSION_ENROLL": "参保",
     "MED_PAY": "缴费", "MED_REIMB": "报销", "MED_ASSIST": "救助", "DIBAO": "救助",
@@ -88,6 +88,8 @@ def choice_label(field: FormField, value: Any) -> str:
 
 def group(item: CatalogueItem) -> str:
     own = getattr(item, "group", None)
+    if not own and item.decided_by == "town":
+        return "乡镇审批"  # decided at the town's window (hub.town)
     return str(own) if own else _GROUP.get(item.code, "其他")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from hub.config.catalogue import CatalogueItem
+from hub.config.catalogue import TOWN, CatalogueItem
 from hub.config.loading import HubConfig
 from hub.intake.api.auth import context
 from hub.intake.api.errors import ApiError
@@ -34,7 +34,7 @@ def item_view(item: CatalogueItem, cfg: HubConfig) -> dict[str, Any]:
         "code": item.code, "name": item.name, "title": item.title,
         "group": labels.group(item), "synonyms": list(labels.synonyms(item)),
         "departments": [{"code": d, "title": cfg.departments[d].title if d in cfg.departments
-                         else d} for d in item.departments],
+                         else "乡镇便民服务中心" if d == TOWN else d} for d in item.deciders],
         "materials": [{"code": m.code, "name": m.name, "required": m.required}
                       for m in item.materials],
         "related": [{"relation": r.value, "label": labels.RELATION_ZH.get(r.value, r.value)}
