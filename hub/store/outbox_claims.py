@@ -8,11 +8,16 @@ waiting or taking the same ones. A relay that dies between publishing and markin
 rows to the next relay after the claim runs out; consumers deduplicate by ``message_id``.
 
 Idle polls stay read-only: the claim (a write) is made only when a read finds candidates.
+SQLite (the embedded, one-machine hub) makes no claims: a claim there would be one more
+fsync'd write on the store's single writer per batch; its relays read the oldest unsent rows as
+before, and two relays on one file (``hub serve --processes N``) may publish a row twice, which
+consumers deduplicate by ``message_id``.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, exists, or_, select, update
 
@@ -20,7 +25,9 @@ from hub.outbox.relay import OutboxRow
 from hub.store import schema as t
 from hub.store.tx import now_us
 
-CLAIM_S = 30.0
+# Short: a claim only has to outlive one publish-and-mark. One that runs out early costs a
+# duplicate publish (consumers deduplicate); one that is long delays a restarted relay.
+CLAIM_S = 5.0
 
 
 def _claimable(me: str, now: int) -> ColumnElement[bool]:
@@ -32,6 +39,11 @@ def _claimable(me: str, now: int) -> ColumnElement[bool]:
 def claim_outbox(engine: Engine, ro: Engine, me: str, limit: int) -> list[OutboxRow]:
     o = t.outbox.c
     now = now_us()
+    if engine.dialect.name != "postgresql":
+        with ro.connect() as conn:
+            found = conn.execute(select(t.outbox).where(o.sent_us.is_(None))
+                                 .order_by(o.id).limit(limit)).all()
+        return [_row(r) for r in found]
     with ro.connect() as conn:
         if not conn.execute(select(exists().where(_claimable(me, now)))).scalar():
             return []
@@ -42,6 +54,9 @@ def claim_outbox(engine: Engine, ro: Engine, me: str, limit: int) -> list[Outbox
                             .values(claimed_by=me, claimed_until_us=now + int(CLAIM_S * 1e6))
                             .returning(o.id, o.exchange, o.routing_key, o.message_id, o.body,
                                        o.headers)).all()
-    return [OutboxRow(id=r.id, exchange=r.exchange, routing_key=r.routing_key,
-                      message_id=r.message_id, body=bytes(r.body),
-                      headers=json.loads(r.headers)) for r in sorted(rows, key=lambda r: r.id)]
+    return [_row(r) for r in sorted(rows, key=lambda r: r.id)]
+
+
+def _row(r: Any) -> OutboxRow:
+    return OutboxRow(id=r.id, exchange=r.exchange, routing_key=r.routing_key,
+                     message_id=r.message_id, body=bytes(r.body), headers=json.loads(r.headers))

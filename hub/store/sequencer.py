@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +137,7 @@ class Sequencer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lease: Connection | None = None
+        self._lease_checked = 0.0
         self._start_lock = threading.Lock()
 
     @property
@@ -160,8 +162,11 @@ class Sequencer:
 
     def _take_lease(self) -> bool:
         if self._lease is not None:
+            if time.monotonic() - self._lease_checked < self.standby_s:
+                return True
             try:
-                self._lease.execute(text("SELECT 1"))
+                self._lease.execute(text("SELECT 1"))  # still our session, still our lock
+                self._lease_checked = time.monotonic()
                 return True
             except SQLAlchemyError:
                 self._drop_lease()
@@ -175,7 +180,7 @@ class Sequencer:
         except SQLAlchemyError:
             got = False
         if got:
-            self._lease = conn
+            self._lease, self._lease_checked = conn, time.monotonic()
             log.info("audit sequencer: lease taken, sealing in this instance")
         else:
             conn.close()

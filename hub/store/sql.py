@@ -187,7 +187,7 @@ class SqlStore(SqlMoreMixin):
                             .values(case_id=cid))
 
     def pending_outbox(self, limit: int) -> list[OutboxRow]:
-        """Claim up to ``limit`` unsent rows, oldest first, for this store's relay (30 s;
+        """Claim up to ``limit`` unsent rows, oldest first, for this store's relay (``CLAIM_S``;
         rows it claimed before are its again): competing relays get disjoint rows."""
         with guard("pending_outbox"):
             return claim_outbox(self._engine, self._ro, self._claimer, limit)
