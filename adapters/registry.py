@@ -7,38 +7,26 @@
 Transports are imported lazily, so a worker for one department never imports the others'
 client libraries. A wrong kind names the nearest known one. ``overrides`` replaces transport
 settings (a simulator's endpoint, host or port in tests and the demo); ``secrets`` supplies the
-values of ``*_env`` names (falling back to the process environment) so secrets never sit in YAML.
+values of ``*_env`` names (``hub.config.secrets.lookup_secret``: else the process environment)
+so secrets never sit in YAML.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from hub.config.codetables import CodeTable
 from hub.config.departments import DepartmentConfig
 from hub.config.files import did_you_mean
+from hub.config.transports import KINDS
 from hub.domain.adapter import Adapter
 from hub.domain.errors import ConfigError, Problem
 
-__all__ = ["TRANSPORTS", "build_adapter", "lookup_secret", "with_overrides"]
+__all__ = ["TRANSPORTS", "build_adapter", "with_overrides"]
 
-TRANSPORTS: dict[str, str] = {
-    "soap": "adapters.transports.soap:SoapAdapter",
-    "sftp": "adapters.transports.sftp:SftpAdapter",
-    "rest": "adapters.transports.rest:RestAdapter",
-}
-
-
-def lookup_secret(name: str | None, secrets: Mapping[str, str] | None) -> str | None:
-    """The secret called ``name``: from ``secrets`` first, then the environment."""
-    if not name:
-        return None
-    if secrets is not None and name in secrets:
-        return secrets[name]
-    return os.environ.get(name)
+# kind -> "module:Class" of its adapter, as each kind's settings name it (hub.config.transports)
+TRANSPORTS: dict[str, str] = {kind: model.adapter for kind, model in KINDS.items()}
 
 
 def with_overrides(dept: DepartmentConfig, overrides: Mapping[str, Any] | None) -> DepartmentConfig:
@@ -56,7 +44,7 @@ def with_overrides(dept: DepartmentConfig, overrides: Mapping[str, Any] | None) 
     return dept.model_copy(update={"transport": transport})
 
 
-def build_adapter(dept: DepartmentConfig, *, tables: Mapping[str, CodeTable] | None = None,
+def build_adapter(dept: DepartmentConfig, *,
                   secrets: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Adapter:
     kind = dept.transport.kind
@@ -66,6 +54,5 @@ def build_adapter(dept: DepartmentConfig, *, tables: Mapping[str, CodeTable] | N
                                    f"unknown transport {kind!r}{did_you_mean(kind, TRANSPORTS)}")])
     module_name, cls_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    adapter: Adapter = cls(with_overrides(dept, overrides), tables=dict(tables or {}),
-                           secrets=secrets)
+    adapter: Adapter = cls(with_overrides(dept, overrides), secrets=secrets)
     return adapter

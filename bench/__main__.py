@@ -2,19 +2,20 @@
 
 Order: plain-pika baseline; hub fan-out (AMQP, then embedded; workers as threads of one process,
 then as processes of their own; the AMQP lines carry ``ratio_to_baseline``); HTTP intake;
-backlog drain; large scan. Scale with environment variables (bench/README.md): BENCH_CASES,
-BENCH_RATE_CASES, BENCH_HTTP_CASES, BENCH_BACKLOG, BENCH_BACKLOG_SMALL, BENCH_SCAN_MB,
-BENCH_BUSES, BENCH_WORKERS, BENCH_BACKLOG_BUSES, BENCH_ONLY.
+backlog drain; large scan; the village terminal over a lossy link. Scale with environment
+variables (bench/README.md): BENCH_CASES, BENCH_RATE_CASES, BENCH_HTTP_CASES, BENCH_BACKLOG,
+BENCH_BACKLOG_SMALL, BENCH_SCAN_MB, BENCH_BUSES, BENCH_WORKERS, BENCH_BACKLOG_BUSES, BENCH_ONLY,
+BENCH_LINK_MB, BENCH_LINK_MBIT, BENCH_LINK_LOSS.
 """
 
 from __future__ import annotations
 
-from bench import attachment, backlog, baseline, fanout, http_intake
+from bench import attachment, backlog, baseline, fanout, http_intake, terminal_link
 from bench.common import emit, env_int, env_list
 
 
 def main() -> None:
-    only = set(env_list("BENCH_ONLY", "fan-out,http-intake,backlog,attachment"))
+    only = set(env_list("BENCH_ONLY", "fan-out,http-intake,backlog,attachment,terminal-link"))
     buses = env_list("BENCH_BUSES", "amqp,embedded")
     if "fan-out" in only:
         base = baseline.main([]) if "amqp" in buses else None
@@ -33,6 +34,8 @@ def main() -> None:
         backlog.main([])
     if "attachment" in only:
         attachment.main([])
+    if "terminal-link" in only:
+        terminal_link.main([])
 
 
 if __name__ == "__main__":

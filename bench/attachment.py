@@ -89,7 +89,7 @@ def deliver_child(case_file: str, port: int, key_file: str, known_hosts: str) ->
         record=mapping.apply(dept.mapping, payload, cfg.code_tables),
         attachments=[AttachmentRef.model_validate(a) for a in case["attachments"]],
         open_attachment=lambda ref: blobs.open(ref.id, ref.sha256))
-    adapter = build_adapter(dept, tables=cfg.code_tables, overrides={
+    adapter = build_adapter(dept, overrides={
         "host": "127.0.0.1", "port": port, "key_file": key_file, "known_hosts": known_hosts})
     try:
         rss0 = proc_kib("self", "VmRSS")

@@ -171,7 +171,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 "HUB_REQUESTS_PER_TERMINAL_PER_MINUTE": str(
                     settings.requests_per_terminal_per_minute),
                 "HUB_MAX_ATTACHMENT_BYTES": str(settings.max_attachment_bytes),
-                "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+                # BENCH_HUB_PATH: another tree's ``hub`` first (bench/before_after.py)
+                "PYTHONPATH": os.pathsep.join(filter(None, (
+                    os.environ.get("BENCH_HUB_PATH"),
+                    str(Path(__file__).resolve().parent.parent))))})
     if settings.bus_url:
         env["HUB_BUS_URL"] = settings.bus_url
     if settings.store_dsn:

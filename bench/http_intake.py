@@ -1,8 +1,9 @@
-"""HTTP intake benchmark: accepted cases/s from one API process (``hub serve``).
+"""HTTP intake benchmark: accepted cases/s from ``hub serve`` with 1 or more API processes.
 
-    python -m bench.http_intake [--bus embedded] [--cases N] [--concurrency 32]
+    python -m bench.http_intake [--bus embedded] [--cases N] [--concurrency 32] [--processes 1,2,4]
 
-``hub serve`` runs in a child process (API + outbox relay + status tracker, as deployed). The
+``hub serve`` runs in a child process (API + outbox relay + status tracker, as deployed); with
+``--processes N`` above 1, ``hub serve --processes N`` (N such processes on one port). The
 bench registers a terminal and records each case's attachments beforehand (not timed), then an
 asyncio httpx client keeps ``concurrency`` ``POST /v1/cases`` requests in flight. Only answers
 ``202`` with ``created: true`` count. ``cases_per_s`` = accepted / wall time of the burst;
@@ -95,13 +96,14 @@ async def burst(url: str, token: str, cases: list[dict[str, Any]],
     return accepted, latencies, elapsed, codes
 
 
-def run(bus: str, n: int, concurrency: int) -> dict[str, Any]:
+def run(bus: str, n: int, concurrency: int, processes: int = 1) -> dict[str, Any]:
     cfg = bench_config()
     warm, cases = sample_cases(cfg, 50, seed=11), sample_cases(cfg, n, seed=12)
     with hub_env(bus) as env:
         token = prepare(env.settings.effective_store_dsn(), warm + cases)
         port = free_port()
-        server = spawn(["-m", "hub.cli.main", "serve", "--listen", f"127.0.0.1:{port}"],
+        many = ["--processes", str(processes)] if processes > 1 else []
+        server = spawn(["-m", "hub.cli.main", "serve", "--listen", f"127.0.0.1:{port}", *many],
                        env.settings, stdout=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -116,7 +118,8 @@ def run(bus: str, n: int, concurrency: int) -> dict[str, Any]:
     client_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     return {"bench": "http-intake", "bus": bus,
             "store": "postgresql" if env.settings.store_dsn else "sqlite",
-            "cases": n, "accepted": accepted, "concurrency": concurrency,
+            "processes": processes, "cases": n, "accepted": accepted,
+            "concurrency": concurrency,
             "case_bytes": case_bytes(cases[0]) if cases else 0,
             "cases_per_s": round(accepted / elapsed, 1),
             "p50_ms": round(percentile(lat, 50), 2) if lat else None,
@@ -130,12 +133,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--bus", default=",".join(env_list("BENCH_BUSES", "amqp,embedded")))
     ap.add_argument("--cases", type=int, default=env_int("BENCH_HTTP_CASES", 2000))
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--processes", default="1", help="API processes, e.g. 1,2,4")
     args = ap.parse_args(argv)
     out = []
     for bus in args.bus.split(","):
-        rec = run(bus, args.cases, args.concurrency)
-        emit(rec)
-        out.append(rec)
+        for processes in (int(p) for p in args.processes.split(",")):
+            rec = run(bus, args.cases, args.concurrency, processes)
+            emit(rec)
+            out.append(rec)
     return out
 
 

@@ -52,6 +52,11 @@ command -v promtool >/dev/null || need_pkgs+=(prometheus)
 # The workbench's browser tests: Debian's chromium (never a downloaded browser) and a CJK font.
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 [ -d /usr/share/fonts/truetype/wqy ] || need_pkgs+=(fonts-wqy-microhei)
+# The village terminal's lossy-link tests (iproute2: netns, veth, tc tbf; nftables: random loss)
+# and its scanner (sane-utils: scanimage with SANE's own `test` backend).
+command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v nft >/dev/null || need_pkgs+=(nftables)
+command -v scanimage >/dev/null || need_pkgs+=(sane-utils)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing ${need_pkgs[*]}"
@@ -63,6 +68,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   command -v promtool >/dev/null || missing+=("prometheus (promtool)")
   [ -x /usr/bin/chromium ] || missing+=("chromium (browser tests)")
   [ -d /usr/share/fonts/truetype/wqy ] || missing+=("fonts-wqy-microhei (Chinese text in screenshots)")
+  command -v ip >/dev/null || missing+=("iproute2 (ip netns, tc: the terminal's lossy-link tests)")
+  command -v nft >/dev/null || missing+=("nftables (nft: packet loss in the terminal's link tests)")
+  command -v scanimage >/dev/null || missing+=("sane-utils (scanimage: the terminal's scanner)")
 fi
 # The Debian prometheus package starts a server on :9090 we do not need; tests run their own.
 

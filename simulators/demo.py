@@ -38,10 +38,14 @@ class DemoResult:
     elapsed_s: float
     supplements: int
     cases: list[dict[str, Any]] = field(default_factory=list)
+    town: dict[str, Any] | None = None  # the town-decided case (simulators.demo_town)
 
     def summary(self) -> dict[str, Any]:
-        return {"submitted": self.submitted, "settled": self.settled, "legs": self.legs,
-                "dead_letters": self.dead_letters, "elapsed_s": round(self.elapsed_s, 2)}
+        out = {"submitted": self.submitted, "settled": self.settled, "legs": self.legs,
+               "dead_letters": self.dead_letters, "elapsed_s": round(self.elapsed_s, 2)}
+        if self.town is not None:
+            out["town_case"] = {k: self.town[k] for k in ("tracking_code", "status", "serial")}
+        return out
 
 
 class Terminal:
@@ -110,8 +114,9 @@ def _supplement_file(cfg: HubConfig, item_code: str, missing: list[str]) -> Samp
 
 def demo_order(cfg: HubConfig) -> list[CatalogueItem]:
     """The catalogue's first item, then the fewest items that reach every department whatever
-    situation a sample picks (so a short demo touches them all), then the rest in order."""
-    items = list(cfg.catalogue.items)
+    situation a sample picks (so a short demo touches them all), then the rest in order.
+    Only items the departments decide: the town's are decided by people (``demo_town``)."""
+    items = [i for i in cfg.catalogue.items if i.decided_by != "town"]
 
     def sure(item: CatalogueItem) -> set[str]:
         scopes = [item.for_situation(s.code).departments for s in item.situations]
@@ -130,9 +135,11 @@ def demo_order(cfg: HubConfig) -> list[CatalogueItem]:
 
 
 def drive(rt: Runtime, base_url: str, *, cases: int, seed: int = 2024,
-          timeout_s: float = 180.0, items: list[str] | None = None) -> DemoResult:
+          timeout_s: float = 180.0, items: list[str] | None = None,
+          town: bool = False) -> DemoResult:
     """Submit ``cases`` over HTTP, answer requests for materials, wait until all settle.
-    The cases cycle through ``items`` (item codes) or else ``demo_order``."""
+    The cases cycle through ``items`` (item codes) or else ``demo_order``; with ``town``, then
+    one town-decided case (its case id is fixed: once per hub)."""
     cfg = rt.cfg
     terminal_id, token = rt.store.add_terminal(VILLAGE, "demo terminal")
     term = Terminal(base_url, token)
@@ -171,6 +178,11 @@ def drive(rt: Runtime, base_url: str, *, cases: int, seed: int = 2024,
             if all(views.get(i, {}).get("settled") for i in ids):
                 break
             time.sleep(0.5)
+        town_result = None
+        if town:
+            from simulators.demo_town import town_case
+
+            town_result = town_case(rt, base_url, term, terminal_id, VILLAGE)
     finally:
         term.close()
     legs: dict[str, dict[str, int]] = {}
@@ -181,7 +193,7 @@ def drive(rt: Runtime, base_url: str, *, cases: int, seed: int = 2024,
     dead = sum(len(b.dead_letters()) for b in rt.buses[:1])
     return DemoResult(submitted=len(ids), settled=sum(1 for v in views.values() if v["settled"]),
                       legs=legs, dead_letters=dead, elapsed_s=time.monotonic() - started,
-                      supplements=supplements, cases=list(views.values()))
+                      supplements=supplements, cases=list(views.values()), town=town_result)
 
 
 def start_hub(settings: Settings, sims: DepartmentSims, cfg: HubConfig | None = None,
@@ -210,7 +222,7 @@ def demo(*, bus_url: str | None, store_dsn: str | None, cases: int,
         with DepartmentSims(Path(tmp) / "sims") as sims:
             rt, url = start_hub(settings, sims)
             try:
-                result = drive(rt, url, cases=cases)
+                result = drive(rt, url, cases=cases, town=True)
                 if then is not None:
                     then(rt, url, result)
                 return result

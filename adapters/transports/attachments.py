@@ -5,7 +5,7 @@ type, size, SHA-256); ``SubmitRequest.open_attachment`` streams their bytes from
 Every transport sends them through ``verified()``, which guarantees:
 
 - the bytes passed on add up to exactly ``ref.size`` and hash to ``ref.sha256``; otherwise
-  ``PermanentError(reason="tampered")`` is raised;
+  ``PermanentError(reason=Reason.TAMPERED)`` is raised;
 - the **last chunk is held back until the whole stream is checked**, so a department never
   receives a complete copy of wrong bytes (a transport that stops on the error leaves at most
   an incomplete upload behind, which it discards);
@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from hub.domain.adapter import SubmitRequest
 from hub.domain.errors import PermanentError
 from hub.domain.models import AttachmentRef
+from hub.domain.reasons import Reason
 
 __all__ = ["check_sizes", "has_attachments", "read_verified", "verified"]
 
@@ -36,7 +37,7 @@ def has_attachments(request: SubmitRequest) -> bool:
 def _tampered(department: str, index: int, ref: AttachmentRef, why: str) -> PermanentError:
     # The blob id is a random handle, never personal data: safe in logs and dead letters.
     return PermanentError(f"{department}: attachment {index} ({ref.kind}, blob {ref.id}) "
-                          f"{why}; not sent", reason="tampered")
+                          f"{why}; not sent", reason=Reason.TAMPERED)
 
 
 def verified(department: str, index: int, ref: AttachmentRef,
@@ -78,4 +79,4 @@ def check_sizes(department: str, refs: Sequence[AttachmentRef], limit: int) -> N
                 f"{department}: attachment {index} ({ref.kind}, {ref.size} bytes) exceeds the "
                 f"{limit}-byte limit of this transport (SOAP carries files base64 in memory; "
                 "raise transport.max_attachment_bytes or deliver the file another way)",
-                reason="attachment_too_large")
+                reason=Reason.ATTACHMENT_TOO_LARGE)

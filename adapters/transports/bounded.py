@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from hub.domain.errors import PermanentError
+from hub.domain.reasons import Reason
 
 __all__ = ["CHUNK_BYTES", "DEFAULT_MAX_RESPONSE_BYTES", "ResponseTooLarge", "check_declared",
            "read_capped"]
@@ -27,7 +28,7 @@ CHUNK_BYTES = 64 * 1024
 class ResponseTooLarge(PermanentError):
     def __init__(self, department: str, limit: int) -> None:
         super().__init__(f"{department}: response larger than {limit} bytes refused",
-                         reason="hostile_response")
+                         reason=Reason.HOSTILE_RESPONSE)
         self.limit = limit
 
 

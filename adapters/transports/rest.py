@@ -14,37 +14,45 @@ Attachments (scans, audio/video), before the application: each is streamed with
 ``Content-Type`` = its media type, ``Content-Length`` = its declared size, ``X-Content-SHA256``
 and the message's ``Idempotency-Key``), read chunk by chunk from ``SubmitRequest.open_attachment``
 and checked on the way (``adapters.transports.attachments``: a stream that differs from its
-declaration is cut off before its last chunk -> PermanentError(reason="tampered"), and the
+declaration is cut off before its last chunk -> PermanentError(reason=Reason.TAMPERED), and the
 application is not posted). The department answers each PUT with the SHA-256 and size it
 received; the hub checks them. Then ``POST applications`` lists the files (``attachments``:
 index, kind, media_type, size, sha256); the department files it only if every listed file
 arrived intact (else 422). A resend PUTs the same paths again, which replaces the files.
 
-Errors: 429 -> RateLimited and 503 -> TransientError, both with ``retry_after_s`` from
-``Retry-After``; other 5xx, 408, 401/403 (credentials are fixed by operations; the backlog
-waits) and network errors -> TransientError; any other 4xx -> PermanentError (422 = the
-department rejected the application); a 2xx that is not the expected JSON -> PermanentError;
-an answer over ``max_response_bytes`` (default 10 MiB) -> PermanentError(reason=
-"hostile_response"), read no further (``adapters.transports.bounded``).
+Errors (``_STATUSES``, the transport's one table of statuses): 429 -> RateLimited and 503 ->
+TransientError, both with ``retry_after_s`` from ``Retry-After``; other 5xx, 408, 401/403
+(credentials are fixed by operations; the backlog waits) and network errors -> TransientError;
+any other 4xx -> PermanentError (422 = the department rejected the application); a 2xx that is
+not the expected JSON -> PermanentError; an answer over ``max_response_bytes`` (default 10 MiB)
+-> PermanentError(reason="hostile_response"), read no further (``adapters.transports.bounded``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from adapters.registry import lookup_secret
 from adapters.transports.attachments import has_attachments, verified
 from adapters.transports.bounded import CHUNK_BYTES, check_declared, read_capped
-from hub.config.codetables import CodeTable
-from hub.config.departments import DepartmentConfig, RestTransport
+from adapters.transports.cursor import ResultCursor
+from hub.config.departments import DepartmentConfig
+from hub.config.secrets import lookup_secret
+from hub.config.transports.rest import RestTransport
 from hub.domain.adapter import Health, QuarantinedAnswer, Receipt, Result, SubmitRequest
 from hub.domain.callbacks import parse_result
-from hub.domain.errors import MalformedMessage, PermanentError, RateLimited, TransientError
+from hub.domain.errors import (
+    HubError,
+    MalformedMessage,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from hub.domain.reasons import Reason
 
 __all__ = ["RestAdapter"]
 
@@ -56,8 +64,31 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None  # an HTTP date: leave the wait to the retry tiers
 
 
+# The one table of this transport's HTTP statuses (first match wins; a status no row matches is
+# the answer): the error it becomes and, for a permanent one, the dead letter's reason.
+_STATUSES: tuple[tuple[Callable[[int], bool], type[HubError], Reason | None], ...] = (
+    (lambda status: status == 429, RateLimited, None),
+    (lambda status: status >= 500 or status in (401, 403, 408), TransientError, None),
+    (lambda status: status == 422, PermanentError, Reason.REJECTED),
+    (lambda status: status >= 400, PermanentError, Reason.HTTP),
+)
+
+
+def _status_error(department: str, response: httpx.Response, body: bytes) -> HubError | None:
+    status = response.status_code
+    for matches, error, reason in _STATUSES:
+        if not matches(status):
+            continue
+        if issubclass(error, TransientError):
+            return error(f"{department}: HTTP {status}", retry_after_s=_retry_after(response))
+        text = body[:200].decode("utf-8", "replace")
+        return PermanentError(f"{department}: HTTP {status}: {text}",
+                              reason=reason or Reason.REJECTED)
+    return None
+
+
 class RestAdapter:
-    def __init__(self, dept: DepartmentConfig, *, tables: Mapping[str, CodeTable] | None = None,
+    def __init__(self, dept: DepartmentConfig, *,
                  secrets: Mapping[str, str] | None = None) -> None:
         if not isinstance(dept.transport, RestTransport):
             raise TypeError("RestAdapter needs a rest transport")
@@ -71,10 +102,7 @@ class RestAdapter:
         self._http = httpx.Client(base_url=cfg.base_url.rstrip("/") + "/", headers=headers,
                                   timeout=httpx.Timeout(cfg.timeout_s), verify=verify)
         self._max_bytes = cfg.max_response_bytes
-        self._pending: dict[str, int] = {}
-        self._cursor = 0
-        self._max_seen = 0
-        self._quarantined: list[QuarantinedAnswer] = []
+        self._cursor = ResultCursor()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -85,21 +113,14 @@ class RestAdapter:
                                    self._max_bytes)
         except httpx.HTTPError as exc:  # connect/read timeouts, refused, reset, protocol errors
             raise TransientError(f"{self.department}: {type(exc).__name__}") from exc
-        status = response.status_code
-        if status == 429:
-            raise RateLimited(f"{self.department}: HTTP 429", retry_after_s=_retry_after(response))
-        if status >= 500 or status in (401, 403, 408):
-            raise TransientError(f"{self.department}: HTTP {status}",
-                                 retry_after_s=_retry_after(response))
-        if status >= 400:
-            reason = "rejected" if status == 422 else "http"
-            text = body[:200].decode("utf-8", "replace")
-            raise PermanentError(f"{self.department}: HTTP {status}: {text}", reason=reason)
+        error = _status_error(self.department, response, body)
+        if error is not None:
+            raise error
         try:
             return json.loads(body)
         except ValueError as exc:
             raise PermanentError(f"{self.department}: reply is not JSON",
-                                 reason="malformed_response") from exc
+                                 reason=Reason.MALFORMED_RESPONSE) from exc
 
     def _put_attachments(self, request: SubmitRequest) -> list[dict[str, Any]]:
         assert request.open_attachment is not None
@@ -129,41 +150,38 @@ class RestAdapter:
                             headers={"Idempotency-Key": request.idempotency_key})
         if not isinstance(doc, dict) or not isinstance(doc.get("receipt_no"), str):
             raise PermanentError(f"{self.department}: reply has no receipt_no",
-                                 reason="malformed_response")
+                                 reason=Reason.MALFORMED_RESPONSE)
         return Receipt(department_ref=doc["receipt_no"], duplicate=bool(doc.get("duplicate")))
 
     def poll_results(self) -> list[Result]:
-        doc = self._request("GET", "results", params={"since": self._cursor})
+        doc = self._request("GET", "results", params={"since": self._cursor.since})
         items = doc.get("results") if isinstance(doc, dict) else None
         if not isinstance(items, list):
             raise PermanentError(f"{self.department}: results reply malformed",
-                                 reason="malformed_response")
+                                 reason=Reason.MALFORMED_RESPONSE)
         out: list[Result] = []
         for item in items:
             if not isinstance(item, dict) or not isinstance(item.get("seq"), int):
                 # No position to move past; the others' positions move the cursor.
-                self._quarantined.append(QuarantinedAnswer("(no seq)", "malformed_result"))
+                self._cursor.skip("(no seq)", "malformed_result")
                 continue
             seq = item.pop("seq")
-            self._max_seen = max(self._max_seen, seq)
+            self._cursor.seen(seq)
             try:
                 result = parse_result(item)
             except (MalformedMessage, RecursionError):  # skipped: the cursor moves past it
-                self._quarantined.append(QuarantinedAnswer(f"seq {seq}", "malformed_result"))
+                self._cursor.skip(f"seq {seq}", "malformed_result")
                 continue
-            self._pending[result.result_id] = seq
+            self._cursor.hold(result.result_id, seq)
             out.append(result)
         return out
 
     def take_quarantined(self) -> list[QuarantinedAnswer]:
         """Answers skipped as unreadable since the last call."""
-        out, self._quarantined = self._quarantined, []
-        return out
+        return self._cursor.take_quarantined()
 
     def ack_results(self, results: Sequence[Result]) -> None:
-        for r in results:
-            self._pending.pop(r.result_id, None)
-        self._cursor = min(self._pending.values()) - 1 if self._pending else self._max_seen
+        self._cursor.ack(results)
 
     def health(self) -> Health:
         try:

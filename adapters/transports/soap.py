@@ -18,22 +18,23 @@ file (index from 1), before ``SubmitApplication``, which then lists them (``atta
 index, kind, mediaType, size, sha256); the department files the application only if each
 arrived intact. Without MTOM the content travels base64 inside the envelope, so a file is read
 whole into memory (and checked against its declared size and SHA-256 first:
-PermanentError(reason="tampered"), nothing sent). Hence a limit: a leg with a file larger than
+PermanentError(reason=Reason.TAMPERED), nothing sent). Hence a limit: a leg with a file larger than
 ``max_attachment_bytes`` (default 20 MiB) is refused before anything is sent with
-PermanentError(reason="attachment_too_large"). A department whose WSDL has no
+PermanentError(reason=Reason.ATTACHMENT_TOO_LARGE). A department whose WSDL has no
 ``UploadAttachment`` receives the record alone (logged once): its interface takes no files.
 
-Errors: fault ``Server.*``, HTTP 5xx/429, timeouts and refused connections -> TransientError;
-``Client.*`` faults and a record the XSD refuses -> PermanentError; a hostile response (DTD,
-entity, external reference, entity amplification, excessive depth) ->
-PermanentError(reason="hostile_response"); so is a response over ``max_response_bytes`` (default
-10 MiB), read no further than that (``adapters.transports.bounded``).
+Errors (``ERRORS``, the transport's one table of vendor exceptions): fault ``Server.*``, HTTP
+5xx/429, timeouts and refused connections -> TransientError; ``Client.*`` faults and a record
+the XSD refuses -> PermanentError; a hostile response (DTD, entity, external reference, entity
+amplification, excessive depth) -> PermanentError(reason="hostile_response"); so is a response
+over ``max_response_bytes`` (default 10 MiB), read no further than that
+(``adapters.transports.bounded``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import requests
@@ -50,20 +51,84 @@ from zeep.exceptions import Error as ZeepError
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from adapters.registry import lookup_secret
 from adapters.transports.attachments import check_sizes, has_attachments, read_verified
 from adapters.transports.bounded import CHUNK_BYTES, check_declared, read_capped
-from hub.config.codetables import CodeTable
-from hub.config.departments import DepartmentConfig, SoapTransport
-from hub.domain.adapter import Health, QuarantinedAnswer, Receipt, Result, SubmitRequest
-from hub.domain.errors import ConfigError, PermanentError, Problem, TransientError
+from adapters.transports.cursor import ResultCursor
+from hub.config.departments import DepartmentConfig
+from hub.config.secrets import lookup_secret
+from hub.config.transports.soap import SoapTransport
+from hub.domain.adapter import (
+    Health,
+    QuarantinedAnswer,
+    Receipt,
+    Result,
+    SubmitRequest,
+    is_outcome,
+)
+from hub.domain.errors import ConfigError, HubError, PermanentError, Problem, TransientError
+from hub.domain.reasons import Reason
 
 __all__ = ["SoapAdapter", "hardened_settings"]
 
 log = logging.getLogger(__name__)
 
-_HOSTILE = (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden)
-_OUTCOMES = ("accepted", "needs_materials", "approved", "rejected")
+_HOSTILE: tuple[type[Exception], ...] = (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden)
+
+
+def _fault(department: str, exc: Exception) -> HubError:
+    assert isinstance(exc, Fault)
+    code = str(exc.code or "").rsplit(":", 1)[-1]
+    if code.startswith("Server") or code == "Client.Authentication":
+        return TransientError(f"{department}: fault {code}: {exc.message}")
+    return PermanentError(f"{department}: fault {code}: {exc.message}", reason=Reason.REJECTED)
+
+
+def _hostile(department: str, exc: Exception) -> HubError:
+    return PermanentError(f"{department}: response refused: {type(exc).__name__}",
+                          reason=Reason.HOSTILE_RESPONSE)
+
+
+def _transport(department: str, exc: Exception) -> HubError:
+    assert isinstance(exc, TransportError)
+    status = exc.status_code or 0
+    if status == 200:  # a 200 lxml refuses: entity amplification, excessive depth, junk
+        return PermanentError(f"{department}: response refused: {exc.message[:160]}",
+                              reason=Reason.HOSTILE_RESPONSE)
+    if status >= 500 or status in (0, 408, 429):
+        return TransientError(f"{department}: HTTP {status}")
+    return PermanentError(f"{department}: HTTP {status}", reason=Reason.HTTP)
+
+
+def _unparseable(department: str, exc: Exception) -> HubError:
+    return TransientError(f"{department}: unparseable response")  # the next try may be whole
+
+
+def _unreachable(department: str, exc: Exception) -> HubError:
+    return TransientError(f"{department}: {type(exc).__name__}")
+
+
+def _unmappable(department: str, exc: Exception) -> HubError:
+    return PermanentError(f"{department}: {exc}", reason=Reason.UNMAPPABLE)
+
+
+# The one table of this transport's vendor errors: zeep, lxml, defusedxml and requests
+# exceptions -> hub errors, first matching row wins (a Fault is a ZeepError: order matters).
+ERRORS: tuple[tuple[tuple[type[Exception], ...], Callable[[str, Exception], HubError]], ...] = (
+    ((Fault,), _fault),
+    (_HOSTILE, _hostile),
+    ((TransportError,), _transport),
+    ((XMLSyntaxError,), _unparseable),  # truncated or garbled
+    ((requests.RequestException,), _unreachable),
+    ((ZeepError, TypeError, ValueError), _unmappable),  # the record does not fit the XSD
+)
+_CAUGHT = tuple(kind for kinds, _ in ERRORS for kind in kinds)
+
+
+def translate(department: str, exc: Exception) -> Exception:
+    for kinds, meaning in ERRORS:
+        if isinstance(exc, kinds):
+            return meaning(department, exc)
+    return exc
 
 
 class _CappedTransport(Transport):
@@ -95,7 +160,7 @@ def hardened_settings() -> Settings:
 
 
 class SoapAdapter:
-    def __init__(self, dept: DepartmentConfig, *, tables: Mapping[str, CodeTable] | None = None,
+    def __init__(self, dept: DepartmentConfig, *,
                  secrets: Mapping[str, str] | None = None) -> None:
         if not isinstance(dept.transport, SoapTransport):
             raise TypeError("SoapAdapter needs a soap transport")
@@ -130,38 +195,14 @@ class SoapAdapter:
                                        f"WSDL cannot be loaded: {exc}")]) from exc
         self._takes_files = "UploadAttachment" in port.binding.all()
         self._warned = False
-        self._pending: dict[str, int] = {}  # polled, not yet acknowledged: result id -> seq
-        self._cursor = 0
-        self._max_seen = 0
-        self._quarantined: list[QuarantinedAnswer] = []
+        self._cursor = ResultCursor()
 
-    # -- the one place zeep and requests exceptions are translated ------------------------------
+    # -- the one place zeep and requests exceptions are translated (``ERRORS``) ---------------
     def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
             return getattr(self._service, operation)(**kwargs)
-        except Fault as exc:
-            code = str(exc.code or "").rsplit(":", 1)[-1]
-            if code.startswith("Server") or code == "Client.Authentication":
-                raise TransientError(f"{self.department}: fault {code}: {exc.message}") from exc
-            raise PermanentError(f"{self.department}: fault {code}: {exc.message}",
-                                 reason="rejected") from exc
-        except _HOSTILE as exc:
-            raise PermanentError(f"{self.department}: response refused: {type(exc).__name__}",
-                                 reason="hostile_response") from exc
-        except TransportError as exc:
-            status = exc.status_code or 0
-            if status == 200:  # a 200 lxml refuses: entity amplification, excessive depth, junk
-                raise PermanentError(f"{self.department}: response refused: {exc.message[:160]}",
-                                     reason="hostile_response") from exc
-            if status >= 500 or status in (0, 408, 429):
-                raise TransientError(f"{self.department}: HTTP {status}") from exc
-            raise PermanentError(f"{self.department}: HTTP {status}", reason="http") from exc
-        except XMLSyntaxError as exc:  # truncated or garbled: the next try may be whole
-            raise TransientError(f"{self.department}: unparseable response") from exc
-        except requests.RequestException as exc:
-            raise TransientError(f"{self.department}: {type(exc).__name__}") from exc
-        except (ZeepError, TypeError, ValueError) as exc:  # the record does not fit the XSD
-            raise PermanentError(f"{self.department}: {exc}", reason="unmappable") from exc
+        except _CAUGHT as exc:
+            raise translate(self.department, exc) from exc
 
     def _upload(self, request: SubmitRequest) -> list[dict[str, Any]]:
         assert request.open_attachment is not None
@@ -198,15 +239,15 @@ class SoapAdapter:
         return Receipt(department_ref=str(reply.receiptNo), duplicate=bool(reply.duplicate))
 
     def poll_results(self) -> list[Result]:
-        reply = self._call("QueryStatus", since=self._cursor)
+        reply = self._call("QueryStatus", since=self._cursor.since)
         out: list[Result] = []
         for item in reply or ():
             seq = int(item.seq)
-            self._max_seen = max(self._max_seen, seq)
-            if item.outcome not in _OUTCOMES:  # skipped: the cursor moves past it
-                self._quarantined.append(QuarantinedAnswer(f"seq {seq}", "unknown_outcome"))
+            self._cursor.seen(seq)
+            if not is_outcome(item.outcome):  # skipped: the cursor moves past it
+                self._cursor.skip(f"seq {seq}", "unknown_outcome")
                 continue
-            self._pending[str(item.resultId)] = seq
+            self._cursor.hold(str(item.resultId), seq)
             out.append(Result(result_id=str(item.resultId), leg_id=str(item.requestId),
                               outcome=item.outcome, department_ref=str(item.receiptNo),
                               detail=item.detail, missing_materials=tuple(item.missingMaterial)))
@@ -214,14 +255,10 @@ class SoapAdapter:
 
     def take_quarantined(self) -> list[QuarantinedAnswer]:
         """Answers skipped as unreadable since the last call."""
-        out, self._quarantined = self._quarantined, []
-        return out
+        return self._cursor.take_quarantined()
 
     def ack_results(self, results: Sequence[Result]) -> None:
-        for r in results:
-            self._pending.pop(r.result_id, None)
-        # Advance only past results that are all acknowledged, so none is skipped.
-        self._cursor = min(self._pending.values()) - 1 if self._pending else self._max_seen
+        self._cursor.ack(results)
 
     def health(self) -> Health:
         try:

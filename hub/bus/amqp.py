@@ -16,15 +16,14 @@ lane's tier queue and then acks; an explicit ``delay_s`` is rounded up to the ne
 confirmed, then acks.
 
 Connection settings: ``url`` (``amqp://`` or ``amqps://``; several comma-separated URLs name the
-nodes of a cluster: each new connection starts at the node after the previous one's and fails
-over along the list, see ``node_urls``), ``ca_file``, ``cert_file``,
-``key_file`` (TLS), ``heartbeat_s``; ``confirm_window`` outstanding confirms per publisher.
+nodes of a cluster, tried in turn: ``hub.bus.amqp_connect``), TLS files, ``heartbeat_s``;
+``confirm_window`` outstanding confirms per publisher. Declaring the topology is in
+``hub.bus.amqp_declare``, the parking lots (``hub dlq``) in ``hub.bus.amqp_parking``.
 """
 
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 import uuid
@@ -43,11 +42,13 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from hub.bus._amqp_wire import Publisher, dead_letter_of, delivery_of, props_for
+from hub.bus._amqp_wire import Publisher, delivery_of, props_for
+from hub.bus.amqp_connect import Reconnect, connection_parameters, node_urls, translate
+from hub.bus.amqp_declare import declare_topology
+from hub.bus.amqp_parking import ParkingLots
 from hub.bus.base import (
     Ack,
     BatchHandler,
-    DeadLetter,
     Delivery,
     ExchangeKind,
     Message,
@@ -55,72 +56,15 @@ from hub.bus.base import (
     QueueStats,
 )
 from hub.bus.settle import Later, Settlement, run_batch
-from hub.bus.topology import (
-    PARKING_ARGUMENTS,
-    Lane,
-    exchange,
-    lanes,
-    retry_queue_arguments,
-    work_queue_arguments,
-)
+from hub.bus.topology import Lane, exchange, lanes
 from hub.domain.errors import PermanentError, TransientError
+from hub.domain.reasons import Reason
 from hub.domain.retry import RetryTiers
 
 log = logging.getLogger(__name__)
 
 
-def connection_parameters(
-    url: str,
-    *,
-    ca_file: str | None = None,
-    cert_file: str | None = None,
-    key_file: str | None = None,
-    heartbeat_s: int = 30,
-) -> pika.URLParameters:
-    """pika parameters for ``url``; ``amqps://`` verifies the broker against ``ca_file`` and
-    presents ``cert_file``/``key_file`` when given."""
-    params = pika.URLParameters(url)
-    params.heartbeat = heartbeat_s
-    params.blocked_connection_timeout = 60
-    params.connection_attempts = 1
-    if url.startswith("amqps://"):
-        ctx = ssl.create_default_context(cafile=ca_file)
-        if cert_file:
-            ctx.load_cert_chain(cert_file, key_file)
-        params.ssl_options = pika.SSLOptions(ctx, server_hostname=params.host)
-    return params
-
-
-def node_urls(url: str) -> list[str]:
-    """The broker nodes of ``url``: one URL, or several separated by commas (a cluster)."""
-    urls = [u.strip() for u in url.split(",") if u.strip()]
-    if not urls:
-        raise PermanentError("the bus URL names no broker node", reason="bad_bus_url")
-    return urls
-
-
-class Reconnect(TransientError):
-    """The connection was lost; opening a new one may help."""
-
-
-def translate(exc: Exception) -> Exception:
-    """pika's exceptions as hub errors (the boundary): refusals are permanent."""
-    if isinstance(exc, px.ProbableAuthenticationError | px.ProbableAccessDeniedError):
-        return PermanentError(f"RabbitMQ refused access: {exc!r}", reason="access_refused")
-    if isinstance(exc, px.ConnectionClosedByBroker | px.ChannelClosedByBroker):
-        code = exc.reply_code
-        if code == 403:
-            return PermanentError(f"RabbitMQ refused access: {exc.reply_text}",
-                                  reason="access_refused")
-        if isinstance(exc, px.ChannelClosedByBroker):
-            return PermanentError(f"RabbitMQ closed the channel: {code} {exc.reply_text}",
-                                  reason="broker_refused")
-    if isinstance(exc, px.AMQPError):
-        return Reconnect(f"RabbitMQ connection lost: {exc!r}")
-    return exc
-
-
-class AmqpBus:
+class AmqpBus(ParkingLots):
     def __init__(
         self,
         url: str,
@@ -204,7 +148,7 @@ class AmqpBus:
     # -- Bus ------------------------------------------------------------------------------
     def declare(self, departments: Mapping[str, RetryTiers]) -> None:
         all_lanes = lanes(self.namespace, departments)
-        self._with_publisher(partial(_declare, all_lanes))
+        self._with_publisher(partial(declare_topology, all_lanes))
         with self._lock:
             self._lanes.update({ln.queue: ln for ln in all_lanes})
 
@@ -217,7 +161,7 @@ class AmqpBus:
         lane = self._lanes.get(queue)
         if lane is None:
             raise PermanentError(f"queue {queue!r} is not declared by this process; "
-                                 "call declare() first", reason="not_declared")
+                                 "call declare() first", reason=Reason.NOT_DECLARED)
         return lane
 
     def consume_batch(
@@ -335,70 +279,6 @@ class AmqpBus:
         dead = (exchange(self.namespace, "dead"), lane.name, d.message.body, props)
         self._with_publisher(lambda pub: pub.publish([dead]))
 
-    # -- parking lots ---------------------------------------------------------------------
-    def _scan(self, department: str | None, pick: Any) -> int:
-        """Walk the parking lots with unacked ``basic_get``; ``pick(ch, tag, dl, lane)`` may
-        ack; whatever it leaves goes back to the queue when the channel closes."""
-        n = 0
-        for lane in list(self._lanes.values()):
-            if department not in (None, lane.name):
-                continue
-
-            def walk(pub: Publisher, lane: Lane = lane) -> int:
-                ch = pub.conn.channel()
-                found = 0
-                try:
-                    while True:
-                        method, props, body = ch.basic_get(lane.dead_queue, auto_ack=False)
-                        if method is None:
-                            break
-                        found += int(pick(pub, ch, method.delivery_tag,
-                                          dead_letter_of(lane, props, body)))
-                finally:
-                    if ch.is_open:
-                        ch.close()
-                return found
-
-            n += int(self._with_publisher(walk))
-        return n
-
-    def dead_letters(self, department: str | None = None) -> list[DeadLetter]:
-        out: list[DeadLetter] = []
-
-        def keep(pub: Publisher, ch: Any, tag: int, dl: DeadLetter) -> bool:
-            out.append(dl)
-            return False
-
-        self._scan(department, keep)
-        return out
-
-    def replay(self, dead_letter_ids: Sequence[str]) -> int:
-        wanted = set(dead_letter_ids)
-
-        def pick(pub: Publisher, ch: Any, tag: int, dl: DeadLetter) -> bool:
-            if dl.id not in wanted:
-                return False
-            lane = next(ln for ln in self._lanes.values() if ln.name == dl.department)
-            kind = "events" if lane.is_status else "dispatch"
-            rk = dl.message.routing_key if lane.is_status else lane.name
-            pub.publish([(exchange(self.namespace, kind), rk, dl.message.body,
-                          props_for(dl.message))])
-            ch.basic_ack(tag)  # only after the original is confirmed back on the normal path
-            return True
-
-        return self._scan(None, pick)
-
-    def purge_dead(self, dead_letter_ids: Sequence[str]) -> int:
-        wanted = set(dead_letter_ids)
-
-        def pick(pub: Publisher, ch: Any, tag: int, dl: DeadLetter) -> bool:
-            if dl.id in wanted:
-                ch.basic_ack(tag)
-                return True
-            return False
-
-        return self._scan(None, pick)
-
     def stats(self, queue: str) -> QueueStats:
         def depth(pub: Publisher) -> int:
             ch = pub.conn.channel()
@@ -425,44 +305,4 @@ class AmqpBus:
         self._local = threading.local()
 
 
-def _declare(all_lanes: list[Lane], pub: Publisher) -> None:
-    """Passive checks first (a least-privilege user may not configure); create what is missing."""
-    ns = all_lanes[0].namespace
-    names = [ln.queue for ln in all_lanes] + [ln.dead_queue for ln in all_lanes]
-    ch = pub.conn.channel()
-    try:
-        for kind in ("dispatch", "events", "retry", "dead"):
-            ch.exchange_declare(exchange(ns, kind), passive=True)
-        for q in names:
-            ch.queue_declare(q, passive=True)
-        ch.close()
-        return
-    except px.ChannelClosedByBroker as exc:
-        if exc.reply_code != 404:
-            raise translate(exc) from exc
-    try:
-        ch = pub.conn.channel()
-        for kind, typ in (("dispatch", "direct"), ("events", "topic"), ("retry", "topic"),
-                          ("dead", "topic")):
-            ch.exchange_declare(exchange(ns, kind), typ, durable=True)
-        for ln in all_lanes:
-            ch.queue_declare(ln.queue, durable=True, arguments=work_queue_arguments(ln))
-            ch.queue_declare(ln.dead_queue, durable=True, arguments=dict(PARKING_ARGUMENTS))
-            src = (exchange(ns, "events"), "#") if ln.is_status else (
-                exchange(ns, "dispatch"), ln.name)
-            ch.queue_bind(ln.queue, src[0], routing_key=src[1])
-            ch.queue_bind(ln.dead_queue, exchange(ns, "dead"), routing_key=ln.name)
-            for i in range(len(ln.tiers.tiers_s)):
-                ch.queue_declare(ln.retry_queue(i), durable=True,
-                                 arguments=retry_queue_arguments(ln, i))
-                ch.queue_bind(ln.retry_queue(i), exchange(ns, "retry"),
-                              routing_key=ln.retry_key(i))
-        ch.close()
-    except px.ChannelClosedByBroker as exc:
-        if exc.reply_code == 406:
-            raise PermanentError(f"existing queue or exchange differs from the declared "
-                                 f"topology: {exc.reply_text}", reason="topology_mismatch") from exc
-        raise translate(exc) from exc
-
-
-__all__ = ["AmqpBus", "Message", "connection_parameters"]
+__all__ = ["AmqpBus"]

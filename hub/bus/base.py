@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from hub.domain.errors import PermanentError, TransientError
+from hub.domain.reasons import Reason
 from hub.domain.retry import RetryTiers
 
 _log = logging.getLogger("hub.bus")
@@ -64,7 +65,7 @@ class Retry:
 
 @dataclass(frozen=True)
 class Dead:
-    reason: str
+    reason: Reason
     detail: str = ""
 
 
@@ -154,7 +155,7 @@ class UnroutableError(PermanentError):
     """A published message matched no queue (AMQP basic.return / no embedded binding)."""
 
     def __init__(self, message: str, *, message_ids: Sequence[str] = ()) -> None:
-        super().__init__(message, reason="unroutable")
+        super().__init__(message, reason=Reason.UNROUTABLE)
         self.message_ids = tuple(message_ids)
 
 

@@ -22,15 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hub.bus.base import Dead, Delivery, Outcome, Retry
+from hub.domain.reasons import Reason
 from hub.domain.retry import RetryTiers
 
 __all__ = ["OnExhausted", "RetryBudget"]
 
 # (the delivery, the retry it asked for, the reason the budget is spent) -> the outcome to use
-OnExhausted = Callable[[Delivery, Retry, str], Outcome]
+OnExhausted = Callable[[Delivery, Retry, Reason], Outcome]
 
 
-def _park(_delivery: Delivery, retry: Retry, reason: str) -> Outcome:
+def _park(_delivery: Delivery, retry: Retry, reason: Reason) -> Outcome:
     return Dead(reason, retry.reason)
 
 
@@ -47,12 +48,12 @@ class RetryBudget:
             return None
         return self.tiers.tiers_s[tier], tier + 1
 
-    def spent(self, delivery: Delivery, retry: Retry) -> str | None:
+    def spent(self, delivery: Delivery, retry: Retry) -> Reason | None:
         """Why ``retry`` cannot be granted to ``delivery`` (a reason), or None when it can."""
         if self.plan(delivery.tier, retry.delay_s) is None:
-            return "retries_exhausted"
+            return Reason.RETRIES_EXHAUSTED
         if delivery.attempt >= self.tiers.delivery_limit:
-            return "delivery_limit"
+            return Reason.DELIVERY_LIMIT
         return None
 
     def settle(self, delivery: Delivery, retry: Retry) -> Outcome:

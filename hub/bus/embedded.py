@@ -12,6 +12,8 @@ Guarantees: WAL + ``synchronous=FULL``: ``publish`` returns once committed to di
 processes on one machine may share the file (``busy_timeout`` serialises writers). At-least-once.
 
 Connection settings: ``path`` of the file, ``namespace``, ``lease_s``, ``poll_s`` (idle poll).
+The file's tables and transactions are in ``hub.bus.embedded_file``, the parking lots
+(``hub dlq``) in ``hub.bus.embedded_parking``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from typing import Any
 from hub.bus.base import (
     Ack,
     BatchHandler,
-    DeadLetter,
     Delivery,
     ExchangeKind,
     Message,
@@ -37,42 +38,17 @@ from hub.bus.base import (
     UnroutableError,
 )
 from hub.bus.doorbell import Doorbell, IdlePoll
+from hub.bus.embedded_file import SCHEMA, WriteTx, connect, doorbell
+from hub.bus.embedded_parking import ParkingLots
 from hub.bus.settle import Later, run_batch
 from hub.bus.topology import STATUS_LANE, Lane, lanes
 from hub.domain.errors import PermanentError
+from hub.domain.reasons import Reason
 from hub.domain.retry import RetryTiers
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS lanes (
-  queue TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL,
-  tiers TEXT NOT NULL, delivery_limit INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, msg_id TEXT NOT NULL,
-  routing_key TEXT NOT NULL, body BLOB NOT NULL, headers TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, tier INTEGER NOT NULL DEFAULT 0,
-  visible_at REAL NOT NULL, lease TEXT, enqueued_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at);
-CREATE TABLE IF NOT EXISTS dead (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, lane TEXT NOT NULL,
-  msg_id TEXT NOT NULL, routing_key TEXT NOT NULL, body BLOB NOT NULL, headers TEXT NOT NULL,
-  reason TEXT NOT NULL, detail TEXT NOT NULL, attempts INTEGER NOT NULL, dead_at REAL NOT NULL);
-"""
-
-
-# One doorbell per (bus file, queue) in this process: a publish wakes only that queue's
-# consumers here; consumers in other processes find it by polling.
-_BELLS: dict[tuple[str, str], Doorbell] = {}
-_BELLS_LOCK = threading.Lock()
-
-
-def doorbell(path_key: str, queue: str) -> Doorbell:
-    with _BELLS_LOCK:
-        return _BELLS.setdefault((path_key, queue), Doorbell())
-
-
-class EmbeddedBus:
+class EmbeddedBus(ParkingLots):
     def __init__(
         self, path: Path, namespace: str = "hub", *, lease_s: float = 30.0, poll_s: float = 0.05
     ) -> None:
@@ -83,31 +59,28 @@ class EmbeddedBus:
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._key = str(self.path.resolve())
-        self._db().executescript(_SCHEMA)
+        self._db().executescript(SCHEMA)
 
     # -- plumbing -------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
+            db = connect(self.path)
             self._local.db = db
         return db
 
     def _bell(self, queue: str) -> Doorbell:
         return doorbell(self._key, queue)
 
-    def _tx(self) -> _Tx:
-        return _Tx(self._db())
+    def _tx(self) -> WriteTx:
+        return WriteTx(self._db())
 
     def _lane(self, queue: str) -> Lane:
         row = self._db().execute(
             "SELECT namespace, name, tiers, delivery_limit FROM lanes WHERE queue=?", (queue,)
         ).fetchone()
         if row is None:
-            raise PermanentError(f"queue {queue!r} is not declared", reason="not_declared")
+            raise PermanentError(f"queue {queue!r} is not declared", reason=Reason.NOT_DECLARED)
         tiers = RetryTiers(tuple(json.loads(row[2])), int(row[3]))
         return Lane(row[0], row[1], tiers)
 
@@ -277,56 +250,6 @@ class EmbeddedBus:
                  json.dumps(dict(m.headers)), reason, detail, attempts, time.time()),
             )
 
-    def dead_letters(self, department: str | None = None) -> list[DeadLetter]:
-        queues = [ln.dead_queue for ln in self._lanes() if department in (None, ln.name)]
-        out: list[DeadLetter] = []
-        for q in queues:
-            for r in self._db().execute(
-                "SELECT id, lane, msg_id, routing_key, body, headers, reason, detail, attempts,"
-                " dead_at FROM dead WHERE queue=? ORDER BY id", (q,)
-            ):
-                msg = Message(r[2], r[3], bytes(r[4]), json.loads(r[5]))
-                out.append(DeadLetter(str(r[0]), r[1], msg, r[6], r[7], r[8], r[9]))
-        return out
-
-    def _own_dead(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        mine = {ln.dead_queue: ln for ln in self._lanes()}
-        rows = []
-        for i in ids:
-            if not str(i).isdigit():
-                continue
-            r = self._db().execute(
-                "SELECT id, queue, msg_id, routing_key, body, headers FROM dead WHERE id=?",
-                (int(i),),
-            ).fetchone()
-            if r is not None and r[1] in mine:
-                rows.append((*r, mine[r[1]]))
-        return rows
-
-    def replay(self, dead_letter_ids: Sequence[str]) -> int:
-        n = 0
-        now = time.time()
-        queues: set[str] = set()
-        with self._tx() as db:
-            for dead_id, _q, msg_id, rk, body, headers, lane in self._own_dead(dead_letter_ids):
-                queues.add(lane.queue)
-                db.execute(
-                    "INSERT INTO messages (queue, msg_id, routing_key, body, headers, visible_at,"
-                    " enqueued_at) VALUES (?,?,?,?,?,?,?)",
-                    (lane.queue, msg_id, rk, body, headers, now, now),
-                )
-                n += db.execute("DELETE FROM dead WHERE id=?", (dead_id,)).rowcount
-        for queue in queues:
-            self._bell(queue).ring()
-        return n
-
-    def purge_dead(self, dead_letter_ids: Sequence[str]) -> int:
-        n = 0
-        with self._tx() as db:
-            for row in self._own_dead(dead_letter_ids):
-                n += db.execute("DELETE FROM dead WHERE id=?", (row[0],)).rowcount
-        return n
-
     def stats(self, queue: str) -> QueueStats:
         table, col = ("dead", "dead_at") if queue.endswith(".dead") else ("messages",
                                                                           "enqueued_at")
@@ -347,17 +270,3 @@ class EmbeddedBus:
         if db is not None:
             db.close()
             self._local.db = None
-
-
-class _Tx:
-    """``BEGIN IMMEDIATE`` .. ``COMMIT`` (rollback on error): one writer at a time, no upgrades."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -6,7 +6,6 @@ Also the department retry tiers from configuration, which every bus needs in ``d
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,10 +21,14 @@ if TYPE_CHECKING:
 MEMORY_SCHEME = "memory://"
 
 
-def open_bus_url(url: str | None, data_dir: Path, namespace: str) -> Bus:
-    """``amqp(s)://`` -> ``AmqpBus`` (TLS files from ``HUB_BUS_CA_FILE``, ``HUB_BUS_CERT_FILE``,
-    ``HUB_BUS_KEY_FILE``); ``memory://NAME`` -> ``MemoryBus`` on this process's broker ``NAME``
-    (tests only); ``None`` -> ``EmbeddedBus`` in ``data_dir/bus.db``."""
+def open_bus_url(url: str | None, data_dir: Path, namespace: str, *,
+                 ca_file: Path | None = None, cert_file: Path | None = None,
+                 key_file: Path | None = None) -> Bus:
+    """``amqp(s)://`` -> ``AmqpBus`` (TLS: the CA bundle, client certificate and key files;
+    ``open_bus`` passes ``Settings.bus_ca_file/bus_cert_file/bus_key_file``, i.e.
+    ``HUB_BUS_CA_FILE``, ``HUB_BUS_CERT_FILE``, ``HUB_BUS_KEY_FILE``); ``memory://NAME`` ->
+    ``MemoryBus`` on this process's broker ``NAME`` (tests only); ``None`` -> ``EmbeddedBus``
+    in ``data_dir/bus.db``."""
     if url and url.startswith(MEMORY_SCHEME):
         from hub.bus.memory import MemoryBus, named_broker
 
@@ -36,9 +39,9 @@ def open_bus_url(url: str | None, data_dir: Path, namespace: str) -> Bus:
         return AmqpBus(
             url,
             namespace,
-            ca_file=os.environ.get("HUB_BUS_CA_FILE"),
-            cert_file=os.environ.get("HUB_BUS_CERT_FILE"),
-            key_file=os.environ.get("HUB_BUS_KEY_FILE"),
+            ca_file=str(ca_file) if ca_file else None,
+            cert_file=str(cert_file) if cert_file else None,
+            key_file=str(key_file) if key_file else None,
         )
     from hub.bus.embedded import EmbeddedBus
 
@@ -47,7 +50,9 @@ def open_bus_url(url: str | None, data_dir: Path, namespace: str) -> Bus:
 
 def open_bus(settings: Settings) -> Bus:
     if settings.bus_url:
-        return open_bus_url(settings.bus_url, settings.data_dir, settings.namespace)
+        return open_bus_url(settings.bus_url, settings.data_dir, settings.namespace,
+                            ca_file=settings.bus_ca_file, cert_file=settings.bus_cert_file,
+                            key_file=settings.bus_key_file)
     from hub.bus.embedded import EmbeddedBus
 
     return EmbeddedBus(settings.bus_path(), settings.namespace)

@@ -35,6 +35,7 @@ from hub.bus.base import (
 from hub.bus.settle import Later, run_batch
 from hub.bus.topology import STATUS_LANE, Lane, lanes
 from hub.domain.errors import PermanentError
+from hub.domain.reasons import Reason
 from hub.domain.retry import RetryTiers
 
 
@@ -95,7 +96,7 @@ class MemoryBus:
     def _queue(self, queue: str) -> _Queue:
         q = self.broker.queues.get(queue)
         if q is None:
-            raise PermanentError(f"queue {queue!r} is not declared", reason="not_declared")
+            raise PermanentError(f"queue {queue!r} is not declared", reason=Reason.NOT_DECLARED)
         return q
 
     def _mine(self) -> list[_Queue]:

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from hub.bus.base import Ack, BatchHandler, Delivery, Outcome, Retry, batch_outcomes
 from hub.bus.topology import Lane
+from hub.domain.reasons import Reason
 
-DELIVERY_LIMIT = "delivery_limit"
-RETRIES_EXHAUSTED = "retries_exhausted"
+DELIVERY_LIMIT = Reason.DELIVERY_LIMIT
+RETRIES_EXHAUSTED = Reason.RETRIES_EXHAUSTED
 
 
 @dataclass(frozen=True)

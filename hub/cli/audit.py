@@ -11,6 +11,12 @@ before it. With ``--since SEQ`` the entry before ``SEQ`` is taken on trust. An i
 rewrites the head row too is caught only against a head recorded elsewhere: keep the printed
 head hash somewhere the hub cannot write (a daily report, a ticket) and pass it back with
 ``--expect-head``.
+
+Entries are committed with their data and sealed into the chain by the sequencer soon after
+(``hub.store.sequencer``, ``docs/evidence.md``); until then they are not yet covered by the
+chain. ``verify`` therefore also fails when the oldest unsealed entry is older than
+``--max-unsealed-age`` (default 60 s): the sequencer is down or behind. ``hub audit seal``
+seals everything pending now.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class ChainReport:
     head: str | None = None
     breaches: list[Breach] = field(default_factory=list)
     kinds: dict[int, str] = field(default_factory=dict)  # seq -> entry kind, for breached seqs
+    unsealed: int = 0  # entries and events committed, not yet sealed (within the bound)
 
     @property
     def ok(self) -> bool:
@@ -41,7 +48,7 @@ class ChainReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "entries": self.entries, "first_seq": self.first_seq,
-                "last_seq": self.last_seq, "head": self.head,
+                "last_seq": self.last_seq, "head": self.head, "unsealed": self.unsealed,
                 "breaches": [{"seq": b.seq, "kind": self.kinds.get(b.seq), "problem": b.problem}
                              for b in self.breaches]}
 
@@ -108,12 +115,21 @@ def _against_head(report: ChainReport, head: tuple[int, str],
 def render(report: ChainReport) -> str:
     if report.ok:
         span = f"seq {report.first_seq}..{report.last_seq}" if report.entries else "empty"
-        return (f"audit log intact: {report.entries} entries ({span}), head {report.head}")
+        waiting = f"; {report.unsealed} awaiting the sequencer" if report.unsealed else ""
+        return (f"audit log intact: {report.entries} entries ({span}), head {report.head}"
+                f"{waiting}")
     lines = [f"AUDIT LOG BROKEN: {len(report.breaches)} breach(es) in {report.entries} entries"]
     for b in report.breaches:
         kind = f" [{report.kinds[b.seq]}]" if b.seq in report.kinds else ""
         lines.append(f"  seq {b.seq}{kind}: {b.problem}")
     return "\n".join(lines)
+
+
+def unsealed_breach(count: int, age_s: float, bound_s: float) -> Breach | None:
+    if count == 0 or age_s <= bound_s:
+        return None
+    return Breach(0, f"{count} entries not yet sealed into the chain, the oldest "
+                     f"{age_s:.0f} s old (bound {bound_s:.0f} s): the sequencer is down or behind")
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -122,11 +138,16 @@ def run_verify(args: argparse.Namespace) -> int:
     settings = get_settings(fresh=True)
     store = open_store(settings.effective_store_dsn())
     try:
+        count, age = store.unsealed()  # first: what the chain does not cover yet
         head = store.audit_head()  # before the entries: appends after it only follow it
         report = check_chain(store.audit_entries(args.since), since=args.since,
                              expect_head=args.expect_head, stored_head=head)
     finally:
         store.close()
+    late = unsealed_breach(count, age, args.max_unsealed_age)
+    if late is not None:
+        report.breaches.append(late)
+    report.unsealed = count
     print(json.dumps(report.as_dict(), indent=2) if args.json else render(report))
     return 0 if report.ok else 1
 
@@ -138,5 +159,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.add_argument("--since", type=int, metavar="SEQ", help="start at this sequence number")
     v.add_argument("--expect-head", metavar="HASH",
                    help="the head hash recorded earlier: also detects removed newest entries")
+    v.add_argument("--max-unsealed-age", type=float, default=60.0, metavar="SECONDS",
+                   help="fail when an entry waits longer than this to be sealed (default 60)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_verify)
+    sealer = actions.add_parser("seal", help="seal every pending audit entry and feed event now")
+    sealer.set_defaults(func=run_seal)
+
+
+def run_seal(_args: argparse.Namespace) -> int:
+    from hub.store import open_store
+
+    store = open_store(get_settings(fresh=True).effective_store_dsn())
+    try:
+        done = store.seal()
+        count, _age = store.unsealed()
+    finally:
+        store.close()
+    print(f"sealed {done.audit} audit entries and {done.feed} feed events; "
+          f"{count} still pending")
+    return 0

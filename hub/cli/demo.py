@@ -93,6 +93,10 @@ def _report(args: argparse.Namespace, result: Any) -> None:
             legs = "，".join(f"{g.get('department_title') or g['department']}:"
                             f"{LEG_LABELS[LegState(g['state'])]}" for g in c["legs"])
             print(f"{c['tracking_code']:<14} {c['item_name']:<12} {c['status_label']:<8} {legs}")
+        town = result.town
+        if town is not None:
+            print(f"{town['tracking_code']:<14} {town['item_name']:<12} {town['status_label']:<8} "
+                  f"乡镇一审一核:审查员审查通过、负责人核准，通知书 {town['serial']}")
         print(f"\nsubmitted {result.submitted}, settled {result.settled}, "
               f"supplements answered {result.supplements}, dead letters {result.dead_letters}, "
               f"{result.elapsed_s:.1f} s")

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from hub.config.settings import get_settings
 from hub.domain.errors import ConfigError, PermanentError, Problem
+from hub.domain.reasons import Reason
 from hub.evidence.blobs import BlobStore, open_blob_store
 from hub.evidence.keys import generate_key, key_dir
 
@@ -46,7 +47,7 @@ def rotate_all(store: BlobStore, *, pause_s: float = 0.0,
             store.rotate(blob_id)
             report.rotated += 1
         except PermanentError as exc:
-            if exc.reason == "not_found":
+            if exc.reason == Reason.NOT_FOUND:
                 report.vanished += 1
             else:
                 report.failed[blob_id] = exc.reason

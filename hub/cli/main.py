@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "hub.cli.audit",
     "hub.cli.demo",
     "hub.cli.catalogue_cmd",
+    "hub.cli.terminal_cmd",
 )
 
 

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from hub.config.settings import get_settings
+from hub.domain.errors import HubError
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -41,6 +42,10 @@ def register(sub: Any) -> None:
         p.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 8080),
                        metavar="HOST:PORT", help="API address (default 127.0.0.1:8080)")
         p.set_defaults(func=func)
+        if name == "serve":
+            p.add_argument("--processes", type=int, default=1, metavar="N",
+                           help="N API processes (each with relay and tracker) on one port")
+            p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
 
 def _start(args: argparse.Namespace, with_workers: bool) -> int:
@@ -56,7 +61,7 @@ def _start(args: argparse.Namespace, with_workers: bool) -> int:
             for name in rt.cfg.departments:
                 rt.start_worker(name, rt.build_adapter(name))
         host, port = args.listen
-        rt.start_api(host, port)
+        rt.start_api(host, port, reuse_port=getattr(args, "reuse_port", False))
         print(f"hub listening on http://{host}:{port} (data in {settings.data_dir}, "
               f"bus {'amqp' if settings.bus_url else 'embedded'})", flush=True)
         wait_for_signal(rt.stop)
@@ -66,6 +71,12 @@ def _start(args: argparse.Namespace, with_workers: bool) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    if args.processes > 1:
+        from hub.cli.processes import run_processes
+
+        return run_processes(args.listen, args.processes)
+    if args.processes < 1:
+        raise HubError("--processes must be at least 1")
     return _start(args, with_workers=False)
 
 

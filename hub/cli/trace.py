@@ -51,9 +51,23 @@ def describe(r: AuditRecord) -> str:
         return f"{dept}: supplement sent ({e.get('from')} → {e.get('to')})"
     if r.kind == "leg_dispatched":
         return f"{dept}: published to the department queue"
+    if r.kind.startswith("town_") and e.get("staff_name"):
+        what = r.kind.removeprefix("town_")
+        text = (f"town staff {e['staff_name']} ({e.get('staff_login', '')}, town {e.get('town')}"
+                f"{', ' + str(e['role']) if e.get('role') else ''}): {what}")
+        if e.get("materials"):
+            text += f" materials: {', '.join(e['materials'])}"
+        if e.get("serial"):
+            text += f" notice {e['serial']}"
+        if e.get("note"):
+            text += f" — {e['note']}"
+        return text
     if r.kind.startswith("clerk_") and e.get("clerk_name"):
         what = r.kind.removeprefix("clerk_")
         extra = f" for {dept}" if dept else ""
+        if e.get("attachments"):
+            extra += (f" with {len(e['attachments'])} file(s): "
+                      f"{', '.join(map(str, e.get('materials', [])))}")
         return f"clerk {e['clerk_name']} ({e.get('clerk_login')}, village {e.get('village')}): {what}{extra}"
     rest = {k: v for k, v in e.items() if k not in ("seq", "kind", "case_id", "at")}
     return f"{r.kind}: {json.dumps(rest, ensure_ascii=False)}"

@@ -23,7 +23,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("users", help="village clerks who sign in to the workbench")
     usub = p.add_subparsers(dest="users_command", metavar="SUBCOMMAND", required=True)
     add = usub.add_parser("add", help="create a clerk; prints the login and password once")
-    add.add_argument("--village", required=True, help="12-digit village code")
+    who = add.add_mutually_exclusive_group(required=True)
+    who.add_argument("--village", help="12-digit village code (a village clerk)")
+    who.add_argument("--town", help="9-digit town code (town window staff; needs --role)")
+    add.add_argument("--role", action="append", choices=("reviewer", "approver"), default=[],
+                     help="town role: reviewer (审查员) or approver (负责人); repeat for both")
     add.add_argument("--name", required=True, help="the clerk's name, e.g. 张三")
     add.add_argument("--json", action="store_true", help="print {login, password, ...} as JSON")
     add.set_defaults(func=run_add)
@@ -47,6 +51,11 @@ def _accounts() -> Any:
 
 def run_add(args: argparse.Namespace) -> int:
     name = args.name.strip()
+    if args.town is not None:
+        return _add_town_staff(args, name)
+    if args.role:
+        print("error: --role is for town staff (--town CODE)")
+        return 2
     if not _VILLAGE.match(args.village):
         print("error: --village must be a 12-digit village code")
         return 2
@@ -106,3 +115,41 @@ def run_enable(args: argparse.Namespace) -> int:
         store.close()
     print(f"clerk {args.login} enabled" if done else f"error: no clerk {args.login}")
     return 0 if done else 1
+
+
+def _add_town_staff(args: argparse.Namespace, name: str) -> int:
+    from hub.accounts.clerks import Accounts
+    from hub.config.loading import load_config
+    from hub.town.staff import ROLE_ZH, TownStaff
+    from hub.town.towns import known_town, town_name
+
+    settings = get_settings(fresh=True)
+    tables = load_config(settings.config_dir).code_tables
+    if not known_town(args.town, tables):
+        print("error: --town must be the 9-digit code of a town with villages in "
+              "config/codes/villages.yaml")
+        return 2
+    if not args.role:
+        print("error: town staff need --role reviewer and/or --role approver")
+        return 2
+    if not name or len(name) > 64 or any(ord(c) < 32 for c in name):
+        print("error: --name must be 1 to 64 printable characters")
+        return 2
+    store = open_default_store(settings)
+    try:
+        clerk, password = Accounts(store).add(args.town, name)
+        TownStaff(store).grant(clerk.id, clerk.login, args.town, args.role)
+    finally:
+        store.close()
+    roles = sorted(set(args.role))
+    if args.json:
+        print(json.dumps({"id": clerk.id, "login": clerk.login, "town": args.town,
+                          "roles": roles, "name": clerk.name, "password": password},
+                         ensure_ascii=False))
+    else:
+        print(f"town staff {clerk.name} of {town_name(args.town, tables)} ({args.town}): "
+              f"{', '.join(f'{r} ({ROLE_ZH[r]})' for r in roles)}")
+        print(f"login: {clerk.login}")
+        print(f"password: {password}")
+        print("The password is shown only once. Hand it to them now.")
+    return 0

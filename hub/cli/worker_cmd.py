@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     bus = open_bus(settings)
     bus.declare(tiers_of(cfg.departments))
     blobs = open_blob_store(settings)
-    adapter = build_adapter(dept, tables=cfg.code_tables)
+    adapter = build_adapter(dept)
     ledger = Ledger(settings.data_dir / f"worker-{dept.name}.db")
     worker = DepartmentWorker(dept.name, cfg, bus, InstrumentedAdapter(adapter), ledger,
                               open_attachment=lambda ref: blobs.open(ref.id, ref.sha256),

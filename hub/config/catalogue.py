@@ -61,7 +61,6 @@ class FormField(_Model):
             re.compile(self.pattern)
         return self
 
-
     def label_of(self, code: object) -> str:
         return self.choice_labels.get(str(code), str(code))
 
@@ -98,16 +97,24 @@ class Situation(_Model):
     departments: tuple[str, ...] = Field(default=(), description="empty: the item's departments")
 
 
+# Who decides an item: the departments' systems (legs go out through adapters), the town's
+# window (one leg waits for the town's reviewer and approver inside the hub: ``hub.town``), or
+# the village itself.
+DecidedBy = Literal["village", "town", "departments"]
+TOWN = "town"  # the leg (department) name of a town-decided item: hub.domain.ids.leg_id(case, TOWN)
+
+
 class CatalogueItem(_Model):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     name: str = Field(description="plain-language name, e.g. 我要生孩子")
     title: str = Field(description="the official name of the matter")
     group: str = Field(default="其他", description="life-event group, e.g. 出生, 救助, 身后事")
     synonyms: tuple[str, ...] = Field(default=(), description="what residents say, for search")
-    decided_by: Literal["village", "town", "departments"] = Field(
+    decided_by: DecidedBy = Field(
         default="departments", description="village: finished on the spot in the village; "
-        "town: decided at the town window; departments: decided by the departments")
-    departments: tuple[str, ...] = Field(min_length=1)
+        "town: decided at the town window (hub.town); departments: decided by the departments")
+    departments: tuple[str, ...] = Field(default=(), description=(
+        "the departments a case reaches; none for an item the town decides"))
     materials: tuple[Material, ...] = ()
     form: tuple[FormField, ...] = ()
     related: tuple[Relation, ...] = Field(default=(), description="related persons required")
@@ -118,7 +125,14 @@ class CatalogueItem(_Model):
     situations: tuple[Situation, ...] = ()
 
     @model_validator(mode="after")
-    def _situations_unique(self) -> CatalogueItem:
+    def _deciders_and_situations(self) -> CatalogueItem:
+        if self.decided_by == "town":
+            if self.departments or any(s.departments for s in self.situations):
+                raise ValueError(f"item {self.code!r} is decided by the town: it names no "
+                                 "departments")
+        elif not self.departments:
+            raise ValueError(f"item {self.code!r} is decided by {self.decided_by} but names no "
+                             "departments")
         codes = [s.code for s in self.situations]
         if len(codes) != len(set(codes)):
             raise ValueError(f"item {self.code}: a situation code appears twice")
@@ -148,6 +162,17 @@ class CatalogueItem(_Model):
             out.extend(d for d in s.departments if d not in out)
         return tuple(out)
 
+    @property
+    def deciders(self) -> tuple[str, ...]:
+        """The legs a case of this item gets: its departments, or the town's window (after
+        ``for_situation``, the situation's departments)."""
+        return (TOWN,) if self.decided_by == "town" else self.departments
+
+    @property
+    def deadline_days(self) -> int:
+        """承诺时限 in working days from submission (0: on the spot)."""
+        return self.guide.deadline_days
+
     def all_forms(self) -> tuple[FormField, ...]:
         return (*self.form, *(f for s in self.situations for f in s.form))
 
@@ -173,8 +198,8 @@ class Catalogue(_Model):
         item = item.for_situation(situation)
         for m in item.materials:
             if m.code == kind:
-                return m.departments or item.departments
-        return item.departments
+                return m.departments or item.deciders
+        return item.deciders
 
     def get(self, code: str) -> CatalogueItem | None:
         for item in self.items:

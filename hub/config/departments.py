@@ -1,6 +1,7 @@
 """Department configuration: ``config/departments/<name>.yaml``.
 
-A department is configuration, not code: its transport (discriminated by ``kind``), its
+A department is configuration, not code: its transport (discriminated by ``kind``; the settings
+of each kind are in ``hub.config.transports``), its
 declarative field mapping from the unified case, its code tables, retry tiers, rate limit and
 circuit breaker. Wire files (WSDL, file specs) are referenced by paths relative to the YAML file.
 """
@@ -8,11 +9,15 @@ circuit breaker. Wire files (WSDL, file specs) are referenced by paths relative 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.config.transports import RestTransport, SftpTransport, SoapTransport, Transport
 from hub.domain.retry import RetryTiers
+
+__all__ = ["CircuitPolicy", "DepartmentConfig", "FieldMap", "Mapping", "RestTransport", "RetryPolicy",
+           "SftpTransport", "SoapTransport", "Transform", "Transport"]
 
 
 class _Model(BaseModel):
@@ -32,61 +37,6 @@ class RetryPolicy(_Model):
 class CircuitPolicy(_Model):
     failures: int = Field(default=5, ge=1, description="consecutive transient failures to open")
     probe_after_s: float = Field(default=15.0, gt=0)
-
-
-class SoapTransport(_Model):
-    kind: Literal["soap"]
-    wsdl: str = Field(description="path to the local WSDL, relative to the department YAML")
-    endpoint: str = Field(description="service address; overrides the WSDL's soap:address")
-    timeout_s: float = Field(default=10.0, gt=0, description="WSDL loading timeout")
-    operation_timeout_s: float = Field(default=30.0, gt=0)
-    username: str | None = None
-    password_env: str | None = Field(default=None, description="env var holding the password")
-    ca_bundle: str | None = None
-    max_attachment_bytes: int = Field(
-        default=20 * 1024 * 1024, ge=0,
-        description="larger attachments are refused: without MTOM a file travels base64 in memory")
-    max_response_bytes: int = Field(
-        default=10 * 1024 * 1024, ge=1024,
-        description="larger responses are refused as hostile_response (adapters.transports.bounded)")
-
-
-class SftpTransport(_Model):
-    kind: Literal["sftp"]
-    host: str
-    port: int = Field(default=22, ge=1, le=65535)
-    username: str
-    key_file: str = Field(description="private key path (never committed) or env: name")
-    known_hosts: str = Field(description="file of pinned host keys (known_hosts format)")
-    inbox_dir: str = Field(default="inbox", description="where we upload batch files")
-    outbox_dir: str = Field(default="outbox", description="where the department leaves replies")
-    archive_dir: str = Field(default="outbox/archive", description=(
-        "where recorded reply files go; inside the outbox by default, since a locked-down "
-        "server lets the hub write only in inbox/ and outbox/"))
-    quarantine_dir: str = Field(default="outbox/quarantine",
-                                description="where refused reply files go, with a .reason file")
-    max_reply_bytes: int = Field(default=1_000_000, ge=1024, description="larger replies refused")
-    encoding: str = Field(default="gb18030")
-    delimiter: str = Field(default="|")
-    timeout_s: float = Field(default=10.0, gt=0)
-    deadline_s: float = Field(default=60.0, gt=0)
-
-
-class RestTransport(_Model):
-    kind: Literal["rest"]
-    base_url: str
-    timeout_s: float = Field(default=10.0, gt=0)
-    token_env: str | None = Field(default=None, description="env var holding the bearer token")
-    callback_secret_env: str | None = Field(
-        default=None, description="env var holding the shared secret for signed callbacks"
-    )
-    ca_bundle: str | None = None
-    max_response_bytes: int = Field(
-        default=10 * 1024 * 1024, ge=1024,
-        description="larger responses and callback bodies are refused as hostile_response")
-
-
-Transport = Annotated[SoapTransport | SftpTransport | RestTransport, Field(discriminator="kind")]
 
 
 HOUSEHOLD_RELATIONS = ("spouse", "child", "parent", "other")

@@ -68,9 +68,8 @@ def load_config(config_dir: Path) -> HubConfig:
                                 "no department configuration found"))
     if isinstance(catalogue, Catalogue):
         problems.extend(check_departments(catalogue, sources, departments))
-        form_keys = catalogue.form_keys()
-    else:
-        form_keys = set()
+    # An unreadable catalogue is reported once; mappings are not judged against it (no cascade)
+    form_keys = catalogue.form_keys() if isinstance(catalogue, Catalogue) else None
     problems.extend(_check_mappings(departments, tables, form_keys))
     if isinstance(catalogue, Catalogue):
         problems.extend(_check_code_coverage(catalogue, departments, tables))
@@ -82,7 +81,7 @@ def load_config(config_dir: Path) -> HubConfig:
 
 
 def _check_mappings(departments: dict[str, DepartmentConfig], tables: dict[str, CodeTable],
-                    form_keys: set[str]) -> list[Problem]:
+                    form_keys: set[str] | None) -> list[Problem]:
     from hub.config import mapping  # the mapping engine owns its path grammar
 
     out: list[Problem] = []

@@ -16,7 +16,7 @@ else) in the same shape, so ``resolve`` works on a full case and a minimised pay
 ``apply`` runs each field's transforms in order (``code_table``, ``date``, ``upper``, ``strip``,
 ``constant``, ``gender_code``) and produces the department record: values are strings (booleans
 ``"1"``/``"0"``), a missing optional field is ``None``. A required field that is missing, too long
-or not in its code table raises ``PermanentError(reason="unmappable")`` -- retrying cannot help.
+or not in its code table raises ``PermanentError(reason=Reason.UNMAPPABLE)`` -- retrying cannot help.
 ``check_mapping`` finds, at start-up, every path the case model does not have and every code
 table that is not defined, with the nearest valid name.
 """
@@ -33,6 +33,7 @@ from hub.config.departments import Mapping as FieldMapping
 from hub.config.files import did_you_mean
 from hub.domain.errors import PermanentError, Problem
 from hub.domain.models import Applicant, Origin, RelatedPerson, Relation
+from hub.domain.reasons import Reason
 
 __all__ = ["apply", "check_mapping", "minimise", "resolve", "source_paths"]
 
@@ -120,7 +121,7 @@ def minimise(case_json: Mapping[str, Any], paths: Iterable[str]) -> dict[str, An
 
 def _unmappable(fm: FieldMap, why: str) -> PermanentError:
     return PermanentError(f"field {fm.target} ({fm.source or 'constant'}): {why}",
-                          reason="unmappable")
+                          reason=Reason.UNMAPPABLE)
 
 
 def _as_date(value: Any) -> dt.date:
@@ -203,7 +204,9 @@ def apply(m: FieldMapping, payload: Mapping[str, Any],
     return record
 
 
-def _path_problem(path: str, form_keys: set[str]) -> str | None:
+def _path_problem(path: str, form_keys: set[str] | None) -> str | None:
+    """What is wrong with a mapping's source path; ``form_keys`` None: the catalogue could not
+    be read, so form paths are not judged (its own problems are reported instead)."""
     parts = path.split(".")
     head = parts[0]
     if len(parts) == 1:
@@ -215,10 +218,10 @@ def _path_problem(path: str, form_keys: set[str]) -> str | None:
             return None
         return f"{head} has no field {parts[1]!r}{did_you_mean(parts[1], _GROUPS[head])}"
     if head == "form":
-        if len(parts) == 2 and parts[1] in form_keys:
+        if len(parts) == 2 and (form_keys is None or parts[1] in form_keys):
             return None
         return (f"no catalogue item has form field {'.'.join(parts[1:])!r}"
-                f"{did_you_mean(parts[1], form_keys)}")
+                f"{did_you_mean(parts[1], form_keys or ())}")
     if head == "related":
         if len(parts) != 3:
             return "a related path is related.<relation>.<field>"
@@ -232,7 +235,7 @@ def _path_problem(path: str, form_keys: set[str]) -> str | None:
 
 
 def check_mapping(dept: DepartmentConfig, tables: Mapping[str, CodeTable],
-                  form_keys: set[str]) -> list[Problem]:
+                  form_keys: set[str] | None) -> list[Problem]:
     where = str(dept.source_file) if dept.source_file else f"departments/{dept.name}.yaml"
     out: list[Problem] = []
     for j, name in enumerate(dept.code_tables):

@@ -6,6 +6,9 @@
     HUB_STORE_DSN    postgresql://... ; absent -> SQLite under the data dir
     HUB_CONFIG_DIR   the configuration folder (default: ./config, else the packaged copy)
     HUB_NAMESPACE    exchange/queue prefix (default "hub")
+    HUB_BUS_CA_FILE, HUB_BUS_CERT_FILE, HUB_BUS_KEY_FILE
+                     amqps://: the CA bundle the broker is verified against, and the client
+                     certificate and key presented (read by ``hub.bus.factory.open_bus``)
 
 Secrets come from environment variables or files only, never from committed YAML.
 """
@@ -48,6 +51,8 @@ class Settings(BaseSettings):
     # Per terminal: open /v1/events streams at once, and attachment bytes per sliding hour.
     max_event_streams_per_terminal: int = Field(default=4, gt=0)
     upload_bytes_per_terminal_per_hour: int = Field(default=4 * 1024 * 1024 * 1024, gt=0)
+    # A resumable (tus) upload request whose body stalls this long ends; its bytes are kept.
+    upload_idle_s: float = Field(default=20.0, gt=0)
     blob_key_file: Path | None = None  # else HUB_BLOB_KEY (base64) else a key under data_dir
 
     def sqlite_path(self) -> Path:

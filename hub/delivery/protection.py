@@ -18,14 +18,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
 
 from hub.config.departments import CircuitPolicy
+from hub.domain.circuit import CircuitState
 
 __all__ = ["CircuitBreaker", "CircuitState", "RateLimiter"]
-
-CircuitState = Literal["closed", "open", "half_open"]
-
 
 class RateLimiter:
     def __init__(self, rate_per_s: float, *, burst: float | None = None,
@@ -74,7 +71,7 @@ class CircuitBreaker:
         self.probe_after_s = probe_after_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._state: CircuitState = "closed"
+        self._state: CircuitState = CircuitState.CLOSED
         self._consecutive = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
@@ -87,8 +84,8 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         with self._lock:
-            if self._state == "open" and self._clock() - self._opened_at >= self.probe_after_s:
-                return "half_open"
+            if self._state == CircuitState.OPEN and self._clock() - self._opened_at >= self.probe_after_s:
+                return CircuitState.HALF_OPEN
             return self._state
 
     @property
@@ -98,12 +95,12 @@ class CircuitBreaker:
     def allow(self) -> bool:
         """May a call go to the department now? In half-open state only one probe may."""
         with self._lock:
-            if self._state == "closed":
+            if self._state == CircuitState.CLOSED:
                 return True
-            if self._state == "open":
+            if self._state == CircuitState.OPEN:
                 if self._clock() - self._opened_at < self.probe_after_s:
                     return False
-                self._state = "half_open"
+                self._state = CircuitState.HALF_OPEN
             if self._probe_in_flight:
                 return False
             self._probe_in_flight = True
@@ -123,7 +120,7 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         with self._lock:
-            self._state = "closed"
+            self._state = CircuitState.CLOSED
             self._consecutive = 0
             self._probe_in_flight = False
             self._probe_owner = None
@@ -134,6 +131,6 @@ class CircuitBreaker:
             self._consecutive += 1
             self._probe_in_flight = False
             self._probe_owner = None
-            if self._state == "half_open" or self._consecutive >= self.failures:
-                self._state = "open"
+            if self._state == CircuitState.HALF_OPEN or self._consecutive >= self.failures:
+                self._state = CircuitState.OPEN
                 self._opened_at = self._clock()

@@ -19,12 +19,10 @@ Results (reply files, status queries) are polled on a second thread and publishe
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -41,32 +39,28 @@ from hub.bus.base import (
 from hub.bus.budget import RetryBudget
 from hub.config import mapping
 from hub.config.loading import HubConfig
+from hub.delivery.announce import (
+    Submitted,
+    failed_event,
+    flush,
+    retrying_event,
+    submitted_event,
+)
 from hub.delivery.ledger import Ledger
 from hub.delivery.protection import CircuitBreaker, RateLimiter
 from hub.delivery.quick_retry import quick_retry
 from hub.delivery.result_poller import ResultPoller, event_message
-from hub.domain import ids
-from hub.domain.adapter import Adapter, Receipt, SubmitRequest
+from hub.domain.adapter import Adapter, SubmitRequest
 from hub.domain.errors import MalformedMessage, PermanentError, TransientError
-from hub.domain.models import AttachmentRef, LegEvent, LegEventKind, LegMessage, utcnow
+from hub.domain.models import AttachmentRef, LegMessage
+from hub.domain.reasons import Reason
 
 log = logging.getLogger("hub.worker")
 
 WorkerHook = Callable[[str, str, dict[str, object]], None]  # (event, department, fields)
 
 
-@dataclass(frozen=True)
-class _Submitted:
-    """A leg the department accepted; recorded and announced when its batch is flushed."""
-
-    index: int
-    msg: LegMessage
-    receipt: Receipt
-    event: LegEvent
-    event_json: str
-
-
-_Result = Outcome | _Submitted
+_Result = Outcome | Submitted
 
 
 class DepartmentWorker:
@@ -146,10 +140,10 @@ class DepartmentWorker:
                 continue
             first.add(msg.message_id)
             legs.setdefault(msg.leg_id, []).append((i, msg))
-        submitted: list[_Submitted] = []
+        submitted: list[Submitted] = []
         for results in self._submit_legs(list(legs.values()), deliveries):
             for i, result in results:
-                if isinstance(result, _Submitted):
+                if isinstance(result, Submitted):
                     submitted.append(result)
                 else:
                     outcomes[i] = result
@@ -205,7 +199,7 @@ class DepartmentWorker:
             fate = outcome_for_exception(exc)
             return self.budget.settle(delivery, fate) if isinstance(fate, Retry) else fate
 
-    def _exhausted(self, delivery: Delivery, retry: Retry, reason: str) -> Outcome:
+    def _exhausted(self, delivery: Delivery, retry: Retry, reason: Reason) -> Outcome:
         """The retry budget is spent (``RetryBudget.on_exhausted``): mark the leg failed here,
         settled and replayable — a leg parked by the bus alone would show "dispatched" to the
         clerk for ever — then park the message with the reason."""
@@ -222,42 +216,9 @@ class DepartmentWorker:
         self._emit("dead", reason=exc.reason, case_id=str(msg.case_id), leg_id=msg.leg_id)
         return Dead(exc.reason, str(exc)[:500])
 
-    def _flush(self, submitted: list[_Submitted], republish: dict[str, tuple[str, list[int]]],
+    def _flush(self, submitted: list[Submitted], republish: dict[str, tuple[str, list[int]]],
                outcomes: list[Outcome | None]) -> None:
-        """Record the batch's receipts (one transaction), then publish their events (one
-        confirmed publish), then ack. A failure leaves those deliveries to come back: the
-        ledger (or the department's idempotency key) keeps them from being submitted again."""
-        try:
-            self.ledger.record_many([(s.msg.message_id, s.receipt.department_ref, s.event_json)
-                                     for s in submitted])
-        except Exception as exc:
-            log.exception("ledger of %s unavailable", self.department)
-            for s in submitted:
-                outcomes[s.index] = Retry(f"ledger unavailable: {type(exc).__name__}")
-            submitted = []
-        events = [(s.msg.message_id, event_message(s.event), [s.index]) for s in submitted]
-        events += [(mid, event_message(LegEvent.model_validate_json(event_json)), indexes)
-                   for mid, (event_json, indexes) in republish.items()]
-        if not events:
-            return
-        try:
-            self.bus.publish("events", [message for _, message, _ in events])
-        except Exception as exc:
-            fate = outcome_for_exception(exc)
-            for _, _, indexes in events:
-                for i in indexes:
-                    outcomes[i] = fate
-            return
-        try:
-            self.ledger.mark_published_many([mid for mid, _, _ in events])
-        except Exception:  # the events are out; a redelivery would re-publish (deduplicated)
-            log.warning("could not mark %d published events of %s", len(events), self.department)
-        for _, _, indexes in events:
-            for i in indexes:
-                outcomes[i] = Ack()
-        for s in submitted:
-            self._emit("submitted", case_id=str(s.msg.case_id), leg_id=s.msg.leg_id,
-                       duplicate=s.receipt.duplicate)
+        flush(self.department, self.ledger, self.bus, self._emit, submitted, republish, outcomes)
 
     def _wait_for_circuit(self) -> bool:
         """Pause (holding this delivery) while the circuit is open; True once we may call."""
@@ -267,7 +228,7 @@ class DepartmentWorker:
                 return False
         return True
 
-    def _submit(self, index: int, msg: LegMessage, delivery: Delivery) -> _Submitted:
+    def _submit(self, index: int, msg: LegMessage, delivery: Delivery) -> Submitted:
         record = mapping.apply(self.dept.mapping, msg.payload, self.cfg.code_tables)
         # Each message carries its own idempotency key (leg id + sequence): a resend repeats it,
         # a new supplement has a new one (hub.domain.adapter.idempotency_key).
@@ -277,29 +238,18 @@ class DepartmentWorker:
         self._emit("submit", case_id=str(msg.case_id), leg_id=msg.leg_id, attempt=delivery.attempt)
         receipt = quick_retry(lambda: self.adapter.submit(request), self.dept.retry)
         self.breaker.record_success()
-        kind = LegEventKind.SUBMITTED if msg.kind == "submit" else LegEventKind.RESUBMITTED
-        event = LegEvent(event_id=ids.submitted_event_id(msg.message_id), case_id=msg.case_id,
-                         leg_id=msg.leg_id, department=self.department, kind=kind,
-                         receipt=receipt.department_ref, at=utcnow())
-        return _Submitted(index, msg, receipt, event, event.model_dump_json())
+        event = submitted_event(msg, receipt)
+        return Submitted(index, msg, receipt, event, event.model_dump_json())
 
     def _note_retry(self, msg: LegMessage, attempt: int, exc: TransientError) -> None:
         """Evidence of the failed attempt for ``hub trace`` (best effort: the retry matters)."""
-        event = LegEvent(event_id=ids.retrying_event_id(msg.message_id, attempt), case_id=msg.case_id,
-                         leg_id=msg.leg_id, department=self.department,
-                         kind=LegEventKind.RETRYING,
-                         detail=f"attempt {attempt}: {type(exc).__name__}: {exc}"[:2000],
-                         at=utcnow())
         try:
-            self.bus.publish("events", [event_message(event)])
+            self.bus.publish("events", [event_message(retrying_event(msg, attempt, exc))])
         except Exception:  # noqa: BLE001 - the bus may be what failed; the retry still happens
             log.warning("could not publish retry evidence for %s", msg.leg_id)
 
     def _fail(self, msg: LegMessage, exc: PermanentError) -> None:
-        event = LegEvent(event_id=ids.failed_event_id(msg.message_id), case_id=msg.case_id, leg_id=msg.leg_id,
-                         department=self.department, kind=LegEventKind.FAILED,
-                         detail=f"{exc.reason}: {exc}"[:2000], at=utcnow())
-        self.bus.publish("events", [event_message(event)])
+        self.bus.publish("events", [event_message(failed_event(msg, exc))])
 
     def run(self, *, poll_interval_s: float = 0.5) -> None:
         """Consume (in batches) and poll until ``self.stop`` is set."""
@@ -318,11 +268,4 @@ class DepartmentWorker:
                 self._pool.shutdown(wait=True)
 
 
-def decode_json(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedMessage("not valid JSON") from exc
-
-
-__all__: Sequence[str] = ["DepartmentWorker", "ResultPoller", "event_message"]
+__all__: Sequence[str] = ["DepartmentWorker", "WorkerHook"]

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard, get_args
 
 from hub.domain.errors import PermanentError, TransientError
 from hub.domain.models import AttachmentRef
 
 __all__ = [
+    "RESULT_OUTCOMES",
     "Adapter",
     "Health",
     "PermanentError",
@@ -32,9 +33,16 @@ __all__ = [
     "SubmitRequest",
     "TransientError",
     "idempotency_key",
+    "is_outcome",
 ]
 
 ResultOutcome = Literal["accepted", "needs_materials", "approved", "rejected"]
+# The same outcomes as a tuple, for checking a value read off the wire (one list, not a copy).
+RESULT_OUTCOMES: tuple[ResultOutcome, ...] = get_args(ResultOutcome)
+
+
+def is_outcome(value: object) -> TypeGuard[ResultOutcome]:
+    return value in RESULT_OUTCOMES
 
 
 def idempotency_key(leg_id: str, sequence: int) -> str:

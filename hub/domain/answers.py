@@ -10,6 +10,7 @@ from hub.domain import ids
 from hub.domain.adapter import Result
 from hub.domain.errors import PermanentError
 from hub.domain.models import LegEvent, LegEventKind, utcnow
+from hub.domain.reasons import Reason
 
 __all__ = ["ANSWERS", "RefusedResult", "result_event"]
 
@@ -29,27 +30,27 @@ def result_event(r: Result, department: str) -> LegEvent:
     leg = ids.parse_leg_id(r.leg_id)
     if leg is None or leg.department != department:
         raise RefusedResult(f"{department}: result for a leg id the hub did not send",
-                            reason="unknown_leg")
+                            reason=Reason.UNKNOWN_LEG)
     try:
         kind = LegEventKind(r.outcome)
     except ValueError:
         kind = LegEventKind.RETRYING  # not an answer
     if kind not in ANSWERS:
-        raise RefusedResult(f"{department}: unknown outcome", reason="unknown_outcome")
+        raise RefusedResult(f"{department}: unknown outcome", reason=Reason.UNKNOWN_OUTCOME)
     if r.detail is not None and len(r.detail) > MAX_DETAIL:
         raise RefusedResult(f"{department}: detail over {MAX_DETAIL} characters",
-                            reason="detail_too_long")
+                            reason=Reason.DETAIL_TOO_LONG)
     if len(r.missing_materials) > MAX_MATERIALS or not all(
             isinstance(m, str) and 0 < len(m) <= 64 for m in r.missing_materials):
         raise RefusedResult(f"{department}: missing materials malformed",
-                            reason="malformed_result")
+                            reason=Reason.MALFORMED_RESULT)
     if not r.result_id or (r.department_ref is not None and len(r.department_ref) > MAX_DETAIL):
         raise RefusedResult(f"{department}: result id or reference malformed",
-                            reason="malformed_result")
+                            reason=Reason.MALFORMED_RESULT)
     texts = [r.detail or "", r.department_ref or "", *r.missing_materials]
     if any("\x00" in text for text in texts):  # no database text column holds a NUL
         raise RefusedResult(f"{department}: NUL character in the answer",
-                            reason="malformed_result")
+                            reason=Reason.MALFORMED_RESULT)
     return LegEvent(event_id=ids.answer_event_id(department, r.result_id), case_id=leg.case_id,
                     leg_id=r.leg_id, department=department, kind=kind,
                     receipt=r.department_ref, detail=r.detail,

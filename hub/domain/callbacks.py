@@ -19,14 +19,14 @@ import json
 from typing import Any
 
 from hub.domain import strictjson
-from hub.domain.adapter import Result
+from hub.domain.adapter import RESULT_OUTCOMES, Result, is_outcome
 from hub.domain.errors import MalformedMessage, PermanentError
+from hub.domain.reasons import Reason
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "parse_result", "result_body", "sign", "verify"]
 
 TIMESTAMP_HEADER = "X-Hub-Timestamp"
 SIGNATURE_HEADER = "X-Hub-Signature"
-_OUTCOMES = ("accepted", "needs_materials", "approved", "rejected")
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -38,16 +38,16 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, now: f
     try:
         expected = sign(secret, timestamp, body)
     except UnicodeEncodeError:
-        raise PermanentError("callback timestamp is not ASCII", reason="forged") from None
+        raise PermanentError("callback timestamp is not ASCII", reason=Reason.FORGED) from None
     # compare_digest raises TypeError on a non-ASCII str: a forged header must not become a 500
     if not signature.isascii() or not hmac.compare_digest(expected, signature.strip().lower()):
-        raise PermanentError("callback signature does not match", reason="forged")
+        raise PermanentError("callback signature does not match", reason=Reason.FORGED)
     try:
         sent = float(timestamp)
     except ValueError:
-        raise PermanentError("callback timestamp is not a number", reason="forged") from None
+        raise PermanentError("callback timestamp is not a number", reason=Reason.FORGED) from None
     if abs(now - sent) > tolerance_s:
-        raise PermanentError(f"callback is {now - sent:.0f}s old", reason="stale")
+        raise PermanentError(f"callback is {now - sent:.0f}s old", reason=Reason.STALE)
 
 
 def result_body(result: Result) -> bytes:
@@ -78,8 +78,8 @@ def parse_result(body: bytes | str | dict[str, Any]) -> Result:
     if set(doc) - allowed:
         raise MalformedMessage(f"unknown callback fields: {sorted(set(doc) - allowed)}")
     outcome = doc.get("outcome")
-    if outcome not in _OUTCOMES:
-        raise MalformedMessage(f"callback outcome must be one of {_OUTCOMES}")
+    if not is_outcome(outcome):
+        raise MalformedMessage(f"callback outcome must be one of {RESULT_OUTCOMES}")
     missing = doc.get("missing_materials") or []
     if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
         raise MalformedMessage("missing_materials must be a list of strings")

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hub.domain.reasons import Reason
+
 
 class HubError(Exception):
     """Base of every error the hub raises on purpose."""
@@ -37,14 +39,14 @@ class RateLimited(TransientError):
 class PermanentError(HubError):
     """Retrying cannot help; the message is dead-lettered with ``reason``."""
 
-    def __init__(self, message: str, *, reason: str = "rejected") -> None:
+    def __init__(self, message: str, *, reason: Reason = Reason.REJECTED) -> None:
         super().__init__(message)
         self.reason = reason
 
 
 class MalformedMessage(PermanentError):
     def __init__(self, message: str) -> None:
-        super().__init__(message, reason="malformed")
+        super().__init__(message, reason=Reason.MALFORMED)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Every id the hub builds from parts, and every parse of one: built and read here only.
 
     leg id                 ``<case uuid>:<department>``           one per case and department
+    dispatched event       ``d:<message id>``                     the relay published one message
+    resubmitted event      ``u:<message id>``                     a clerk's supplement to one leg
     submitted event        ``s:<message id>``                     a worker's receipt of one message
     retrying event         ``t:<message id>:<attempt>``           evidence of one failed attempt
     failed event           ``f:<message id>``                     a message that failed for good
@@ -23,8 +25,9 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-__all__ = ["MAX_ID", "LegRef", "answer_event_id", "failed_event_id", "leg_id", "parse_leg_id",
-           "retrying_event_id", "submitted_event_id"]
+__all__ = ["MAX_ID", "LegRef", "answer_event_id", "dispatched_event_id", "failed_event_id",
+           "leg_id", "parse_leg_id", "retrying_event_id", "submitted_event_id",
+           "supplement_event_id"]
 
 MAX_ID = 128
 
@@ -62,6 +65,14 @@ def parse_leg_id(value: str) -> LegRef | None:
     if leg_id(case_id, department) != value:  # the canonical form only (lower-case, hyphens)
         return None
     return LegRef(case_id, department)
+
+
+def dispatched_event_id(message_id: str) -> str:
+    return _bounded("d:", message_id)
+
+
+def supplement_event_id(message_id: str) -> str:
+    return _bounded("u:", message_id)
 
 
 def submitted_event_id(message_id: str) -> str:

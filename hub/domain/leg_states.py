@@ -22,6 +22,8 @@ Why these choices:
 
 * ``pending -> submitted``: the relay marks a dispatch row sent only after the broker confirmed
   it; a fast worker may submit and report before that mark commits. Refusing would lose a receipt.
+  Routing the relay's mark through the one writer (``hub.tracking``) does not close this race:
+  the mark still follows the broker's confirm, so the receipt may still come first.
 * ``dispatched -> dispatched`` and ``resubmitted -> resubmitted`` (on a ``submitted`` or
   ``resubmitted`` event) are confirmations: the worker reports delivery of a leg the store already
   moved (relay mark, supplement). They update the receipt; they are not out of order.

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hub.config.settings import Settings
 from hub.domain.errors import ConfigError, PermanentError, Problem
+from hub.domain.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,20 @@ class KeyRing:
             return AESGCM(self.__keys[key_id].reveal())
         except KeyError:
             raise PermanentError(f"blob key {key_id!r} is not in the key ring",
-                                 reason="unknown_key") from None
+                                 reason=Reason.UNKNOWN_KEY) from None
+
+    def derive(self, key_id: str, purpose: bytes) -> bytes:
+        """A 32-byte key for ``purpose`` (HKDF-SHA256 over key ``key_id``), e.g. the HMAC key
+        that signs decision notices: never the blob key itself, so the two uses stay apart."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        try:
+            secret = self.__keys[key_id].reveal()
+        except KeyError:
+            raise PermanentError(f"key {key_id!r} is not in the key ring",
+                                 reason=Reason.UNKNOWN_KEY) from None
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
     def with_key(self, key_id: str, key: bytes, *, active: bool = False) -> KeyRing:
         keys = {k: v.reveal() for k, v in self.__keys.items()}

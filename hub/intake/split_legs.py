@@ -11,15 +11,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.config import mapping
+from hub.config.catalogue import TOWN
 from hub.config.loading import HubConfig
 from hub.domain.errors import PermanentError
 from hub.domain.ids import leg_id
 from hub.domain.models import AttachmentRef, Case, FormValue, LegMessage, new_id, utcnow
+from hub.domain.reasons import Reason
 
 __all__ = ["leg_id", "route", "supplement"]
 
 
 def _payload(case_json: dict[str, Any], cfg: HubConfig, department: str) -> dict[str, Any]:
+    if department == TOWN:  # the town's leg never leaves the hub: its window reads the case
+        return {}
     dept = cfg.departments[department]
     return mapping.minimise(case_json, dept.mapping.source_paths())
 
@@ -27,8 +31,8 @@ def _payload(case_json: dict[str, Any], cfg: HubConfig, department: str) -> dict
 def route(case: Case, cfg: HubConfig) -> list[LegMessage]:
     item = cfg.catalogue.get(case.item_code)
     if item is None:
-        raise PermanentError(f"unknown item {case.item_code}", reason="unknown_item")
-    departments = item.for_situation(case.situation).departments
+        raise PermanentError(f"unknown item {case.item_code}", reason=Reason.UNKNOWN_ITEM)
+    deciders = item.for_situation(case.situation).deciders
     case_json = case.model_dump(mode="json")
     now = utcnow()
     return [
@@ -45,7 +49,7 @@ def route(case: Case, cfg: HubConfig) -> list[LegMessage]:
                                                                        case.situation)],
             created_at=now,
         )
-        for dept in departments
+        for dept in deciders
     ]
 
 
@@ -57,8 +61,8 @@ def supplement(
     cfg: HubConfig,
 ) -> LegMessage:
     """The message answering one department's request for more materials."""
-    if department not in cfg.departments:
-        raise PermanentError(f"unknown department {department}", reason="unknown_department")
+    if department not in cfg.departments and department != TOWN:
+        raise PermanentError(f"unknown department {department}", reason=Reason.UNKNOWN_DEPARTMENT)
     merged = case.model_copy(update={"form": {**case.form, **form},
                                       "attachments": [*case.attachments, *attachments]})
     return LegMessage(

@@ -12,19 +12,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from hub.bus.base import Bus, ExchangeKind, Message, dept_queue
+from hub.bus.base import Bus, ExchangeKind, Message, QueueStats, dept_queue
 from hub.domain.adapter import Adapter, Health, Receipt, Result, SubmitRequest
+from hub.domain.circuit import CircuitState
 from hub.domain.models import LegEvent, LegEventKind
+from hub.domain.reasons import Reason
 from hub.observability import metrics
 from hub.observability.logs import log_context
-from hub.observability.metrics.gauges import CircuitState, QueueStats
 from hub.store.base import ApplyResult, Store
 
 log = logging.getLogger("hub.flow")
-
-_CIRCUIT = {"closed": CircuitState.CLOSED, "half_open": CircuitState.HALF_OPEN,
-            "open": CircuitState.OPEN}
-
 
 class InstrumentedAdapter:
     """Times every department call (``hub_department_request_duration_seconds``)."""
@@ -114,7 +111,8 @@ def tracker_hook(store: Store) -> Callable[[LegEvent, ApplyResult], None]:
     return hook
 
 
-PRIMED_REASONS = ("rejected", "malformed", "unmappable", "delivery_limit", "retries_exhausted")
+PRIMED_REASONS = (Reason.REJECTED, Reason.MALFORMED, Reason.UNMAPPABLE, Reason.DELIVERY_LIMIT,
+                  Reason.RETRIES_EXHAUSTED)
 
 
 def prime_metrics(departments: Sequence[str]) -> None:
@@ -135,19 +133,21 @@ def register_gauges(bus: Bus, store: Store | None, departments: Sequence[str],
                     breakers: Mapping[str, Any] | None = None) -> list[Callable[[], None]]:
     """Scrape-time gauges: queue depth and age, outbox backlog, circuits, bus up."""
     def queues() -> dict[str, QueueStats]:
-        out: dict[str, QueueStats] = {}
-        for d in departments:
-            s = bus.stats(dept_queue(bus.namespace, d))
-            out[d] = QueueStats(s.depth, s.oldest_age_s or 0.0)
-        return out
+        return {d: bus.stats(dept_queue(bus.namespace, d)) for d in departments}
 
     handles = [metrics.GAUGES.add_queue_stats(queues), metrics.GAUGES.add_bus_up(bus.ping)]
     if store is not None:
         handles.append(metrics.GAUGES.add_outbox_pending(store.outbox_pending_count))
+        handles.append(metrics.GAUGES.add_audit_unsealed_age(lambda: store.unsealed()[1]))
     for name, breaker in (breakers or {}).items():
         handles.append(metrics.GAUGES.add_circuit_state(name, _circuit_reader(breaker)))
     return handles
 
 
 def _circuit_reader(breaker: Any) -> Callable[[], int]:
-    return lambda: int(_CIRCUIT.get(str(breaker.state), CircuitState.OPEN))
+    def read() -> int:
+        try:
+            return CircuitState(str(breaker.state)).gauge
+        except ValueError:
+            return CircuitState.OPEN.gauge
+    return read

@@ -29,12 +29,13 @@ class OutboxRow:
 
 
 class OutboxSource(Protocol):
-    """What the relay needs from a store."""
+    """What the relay needs: in the hub, ``hub.tracking.outbox.TrackedOutbox`` (marking a
+    dispatch row sent changes its leg, so it goes through the tracker, never the store)."""
 
     def pending_outbox(self, limit: int) -> list[OutboxRow]:
         """Oldest unsent rows first."""
 
-    def mark_outbox_sent(self, ids: Sequence[int]) -> None: ...
+    def mark_sent(self, ids: Sequence[int]) -> None: ...
 
 
 # --- the relay -------------------------------------------------------------------------------
@@ -68,7 +69,7 @@ class Relay:
                 self.bus.publish(kind, [
                     Message(r.message_id, r.routing_key, r.body, dict(r.headers)) for r in group
                 ])
-        self.source.mark_outbox_sent([r.id for r in rows])
+        self.source.mark_sent([r.id for r in rows])
         return len(rows)
 
     def run(self, stop: threading.Event, idle_sleep_s: float = 0.05) -> None:

@@ -14,7 +14,6 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hub.bus.base import Bus, status_queue
@@ -40,6 +39,7 @@ from hub.observability.hooks import (
 from hub.outbox.relay import Relay
 from hub.store import open_store
 from hub.store.base import ApplyResult, Store
+from hub.tracking.outbox import TrackedOutbox
 from hub.tracking.tracker import StatusTracker, TrackerHook
 
 log = logging.getLogger("hub.runtime")
@@ -60,6 +60,9 @@ class Runtime:
     outbox_bell: Doorbell = field(default_factory=Doorbell)  # intake -> relay in this process
     api_port: int | None = None  # the port the API listens on (also when asked for port 0)
     unregister: list[Callable[[], None]] = field(default_factory=list)
+    # Hooks told every leg change after the metrics hook (benchmarks and tests add theirs).
+    tracker_hooks: list[TrackerHook] = field(default_factory=list)
+    _tracker: StatusTracker | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, cfg: HubConfig | None = None) -> Runtime:
@@ -73,6 +76,7 @@ class Runtime:
                                  items=[i.code for i in cfg.catalogue.items])
         prime_metrics(list(cfg.departments))
         rt.unregister += register_gauges(bus, store, list(cfg.departments))
+        rt.unregister.append(register_town_gauges(store, cfg))
         return rt
 
     def new_bus(self) -> Bus:
@@ -96,23 +100,34 @@ class Runtime:
         return t
 
     # -- core: relay and status tracker ------------------------------------------------------
+    @property
+    def tracker(self) -> StatusTracker:
+        """The one writer of leg state in this process: the relay's marks, the tracker's
+        events, the API's callbacks and supplements all go through it (one set of hooks)."""
+        if self._tracker is None:
+            metrics_hook = tracker_hook(self.store)
+
+            def hook(event: LegEvent, result: ApplyResult) -> None:
+                metrics_hook(event, result)
+                for extra in list(self.tracker_hooks):
+                    extra(event, result)
+
+            self._tracker = StatusTracker(self.store, hook)
+        return self._tracker
+
     def start_relay(self) -> Relay:
-        relay = Relay(self.store, CountingBus(self.new_bus()), bell=self.outbox_bell)
+        relay = Relay(TrackedOutbox(self.store, self.tracker), CountingBus(self.new_bus()),
+                      bell=self.outbox_bell)
         self._thread("relay", lambda: relay.run(self.stop))
         return relay
 
     def start_tracker(self, extra_hook: TrackerHook | None = None) -> StatusTracker:
         """The status tracker on its own bus handle, in batches: one store transaction per
         batch of leg events (in queue order), one fate per event. ``extra_hook`` runs after
-        the metrics hook for each decided event (benchmarks use it)."""
-        metrics_hook = tracker_hook(self.store)
-
-        def hook(event: LegEvent, result: ApplyResult) -> None:
-            metrics_hook(event, result)
-            if extra_hook is not None:
-                extra_hook(event, result)
-
-        tracker = StatusTracker(self.store, hook)
+        the metrics hook for each decided leg change (benchmarks use it)."""
+        if extra_hook is not None:
+            self.tracker_hooks.append(extra_hook)
+        tracker = self.tracker
         bus = self.new_bus()
         self._thread("tracker", lambda: bus.consume_batch(
             status_queue(bus.namespace), tracker.handle_batch, stop=self.stop,
@@ -145,11 +160,10 @@ class Runtime:
                       **overrides: Any) -> Adapter:
         from hub.runtime.adapters import build_adapter
 
-        return build_adapter(self.cfg.departments[department], tables=self.cfg.code_tables,
-                             secrets=secrets, overrides=overrides or None)
+        return build_adapter(self.cfg.departments[department], secrets=secrets, overrides=overrides or None)
 
     # -- API ---------------------------------------------------------------------------------
-    def start_api(self, host: str, port: int) -> Any:
+    def start_api(self, host: str, port: int, *, reuse_port: bool = False) -> Any:
         import uvicorn
 
         from hub.intake.api.app import create_app
@@ -161,7 +175,8 @@ class Runtime:
         # request, so no request in flight is refused on shutdown.
         committer = GroupCommitter(self.store, on_commit=self.outbox_bell.ring)
         ctx = ApiContext(settings=self.settings, config=self.cfg, store=self.store,
-                         blobs=self.blobs, readiness=self.bus_ready, committer=committer)
+                         blobs=self.blobs, readiness=self.bus_ready, committer=committer,
+                         tracker=self.tracker)
         app = create_app(ctx)
         app.router.routes.append(metrics_route())
         app.add_middleware(HttpMetricsMiddleware)
@@ -172,7 +187,7 @@ class Runtime:
         # at once (uvicorn would only log it on the server thread and the process would go on
         # without an API).
         try:
-            sock = bind_listener(host, port)
+            sock = bind_listener(host, port, reuse_port=reuse_port)
         except OSError as exc:
             committer.close()
             raise HubError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
@@ -216,17 +231,32 @@ class Runtime:
         self.store.close()
 
 
-def data_path(settings: Settings, name: str) -> Path:
-    return settings.data_dir / name
+def register_town_gauges(store: Store, cfg: HubConfig) -> Callable[[], None]:
+    """Open and overdue town cases per town and item, counted at scrape time (hub.town)."""
+    from hub.town.desk import Desk
+
+    towns = cfg.code_tables.get("towns")
+    metrics.TOWN_CASES.configure(towns.entries if towns else (),
+                                 [i.code for i in cfg.catalogue.items if i.decided_by == "town"])
+    desk = Desk(store, cfg)
+    return metrics.TOWN_CASES.add(desk.counts)
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (IPv6 when ``host`` is an IPv6 address)."""
+def bind_listener(host: str, port: int, *, reuse_port: bool = False,
+                  listen: bool = True) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv6 when ``host`` is an IPv6 address).
+
+    ``reuse_port``: ``SO_REUSEPORT``, so the API processes of ``hub serve --processes N`` each
+    listen on the one port and the kernel spreads connections across them."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        if not listen:
+            return sock
         sock.listen(2048)
         sock.set_inheritable(True)
     except OSError:

@@ -10,7 +10,9 @@ Guarantees every implementation gives:
   and records a refused event in the audit log without touching the leg. ``apply_leg_events``
   does the same for a batch in one transaction (one commit), in order.
 * Every audit entry carries ``prev_hash`` and ``hash = auditchain.entry_hash(prev_hash, entry)``;
-  appends are serialised so the chain has no forks, also with several hub instances.
+  entries commit with their data and are sealed into the chain by one sequencer at a time
+  (``hub.store.sequencer``), so the chain has no forks, also with several hub instances, and
+  writes are not serialised on it. ``seal()`` seals now; ``unsealed()`` says what waits.
 * Terminal tokens are stored only as SHA-256 hashes.
 * Store errors surface as ``hub.domain.errors.TransientError`` (database unreachable, busy).
 """
@@ -27,6 +29,7 @@ from hub.domain.leg_states import CaseStatus
 from hub.domain.models import Case, LegEvent, LegMessage, LegState
 from hub.evidence.audit_chain import ChainedEntry
 from hub.outbox.relay import OutboxRow
+from hub.store.sequencer import Sealed
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,11 @@ class SupplementResult:
     refused_reason: str | None = None
     leg_state: LegState | None = None
     in_use: tuple[str, ...] = ()  # attachments owned by another case: nothing was written
+    case_status: CaseStatus | None = None  # after the change, when applied
+
+
+# One leg change the store made, told as the event that made it (``hub.tracking`` hears it).
+LegChange = tuple[LegEvent, ApplyResult]
 
 
 @dataclass(frozen=True)
@@ -167,10 +175,11 @@ class Store(Protocol):
     def add_supplement(self, case_id: uuid.UUID, department: str,
                        message: LegMessage) -> SupplementResult: ...
 
-    # outbox (hub.outbox.relay.OutboxSource)
+    # outbox (read by the relay through hub.tracking.outbox)
     def pending_outbox(self, limit: int) -> list[OutboxRow]: ...
 
-    def mark_outbox_sent(self, ids: Sequence[int]) -> None: ...
+    def mark_outbox_sent(self, ids: Sequence[int]) -> list[LegChange]:
+        """Mark rows sent; the dispatch legs it moved to ``dispatched`` (for the tracker)."""
 
     # attachments
     def record_attachment(self, row: AttachmentRow) -> None: ...
@@ -194,7 +203,13 @@ class Store(Protocol):
     # feed, audit, figures
     def feed_since(self, village: str, after_seq: int, limit: int = 100) -> list[FeedEvent]: ...
 
-    def append_audit(self, kind: str, case_id: str | None, data: Mapping[str, Any]) -> int: ...
+    def append_audit(self, kind: str, case_id: str | None, data: Mapping[str, Any]) -> None: ...
+
+    def seal(self) -> Sealed:
+        """Seal every pending audit entry and feed event now (``hub.store.sequencer``)."""
+
+    def unsealed(self) -> tuple[int, float]:
+        """(pending entries and events, age in seconds of the oldest; 0.0 when none)."""
 
     def audit_entries(self, since_seq: int | None = None) -> Iterator[ChainedEntry]: ...
 

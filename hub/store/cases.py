@@ -11,8 +11,9 @@ stored tracking code and status when the body hash is the same, and ``conflict``
 written) when it differs; every created case gets its legs, one outbox row per leg in leg order,
 its attachments linked to it (an attachment another case owns, also one created earlier in the
 batch, refuses the case with ``in_use`` and writes nothing for it: ``hub.store.claims``), one
-``case_created`` audit entry and one feed entry, in the batch's order. The caller holds the
-writer lock for the whole batch, so the in-memory view of which ids exist cannot go stale.
+``case_created`` audit entry and one feed entry, in the batch's order. The batch first locks
+its case ids and the attachment rows it names (``hub.store.locks``), so the in-memory view of
+which ids exist and who owns an upload cannot go stale before the commit.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
+from hub.config.catalogue import TOWN
 from hub.domain.leg_states import CaseStatus, derive_case_status
 from hub.domain.models import Case, LegMessage, LegState
-from hub.store import claims
+from hub.store import claims, locks
 from hub.store import schema as t
 from hub.store.base import CreateResult
 from hub.store.rows import tracking_code
@@ -50,6 +52,7 @@ def outbox_row(tx: WriteTx, leg: LegMessage) -> dict[str, Any]:
 def create_cases(tx: WriteTx, items: Sequence[CaseItem]) -> list[CreateResult]:
     c = t.cases.c
     ids = sorted({str(case.case_id) for case, _legs, _hash in items})
+    locks.lock_new_cases(tx, ids)
     # case id -> (body hash, tracking code, status) of what is stored, or created in this batch
     known: dict[str, tuple[str, str, CaseStatus]] = {
         r.case_id: (r.body_hash, r.tracking_code, CaseStatus(r.status))
@@ -88,7 +91,8 @@ def create_cases(tx: WriteTx, items: Sequence[CaseItem]) -> list[CreateResult]:
         legs_rows += [{"leg_id": leg.leg_id, "case_id": cid, "department": leg.department,
                        "state": LegState.PENDING.value, "missing_materials": "[]",
                        "updated_us": tx.now_us} for leg in legs]
-        outbox += [outbox_row(tx, leg) for leg in legs]
+        # A town-decided leg waits for people at the town's window (hub.town): nothing to send.
+        outbox += [outbox_row(tx, leg) for leg in legs if leg.department != TOWN]
         links += [{"a_id": a.id, "a_case": cid} for a in case.attachments]
         tx.audit("case_created", cid, {
             "item_code": case.item_code, "village": village, "tracking_code": code,

@@ -2,8 +2,9 @@
 
 The API checks ownership before it writes (a quick, friendly answer), but two requests of one
 village naming the same upload can both pass that check. ``taken`` is asked again inside the
-write transaction, which holds the audit-head lock (``hub.store.tx``), so no other writer can
-link an attachment between the question and the link: the first case to commit owns the upload,
+write transaction, which reads the attachment rows ``FOR UPDATE`` in ascending id
+(``hub.store.locks``, step 2), so no other writer can link an attachment between the question
+and the link: the first case to commit owns the upload,
 every later case or supplement naming it is refused with the ids in use, and retention follows
 the one true owner.
 """
@@ -25,7 +26,7 @@ def owners(tx: WriteTx, ids: Iterable[str]) -> dict[str, str | None]:
         return {}
     a = t.attachments.c
     return {r.id: r.case_id for r in tx.conn.execute(
-        select(a.id, a.case_id).where(a.id.in_(wanted)))}
+        select(a.id, a.case_id).where(a.id.in_(wanted)).order_by(a.id).with_for_update())}
 
 
 def taken(owned: Mapping[str, str | None], ids: Iterable[str], case_id: str) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from hub.domain.errors import PermanentError, TransientError
+from hub.domain.reasons import Reason
 
 _READONLY = "hub_readonly"
 
@@ -45,7 +46,7 @@ def make_engine(dsn: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30,
                              connect_args={"connect_timeout": 10})
     raise PermanentError(f"unsupported store DSN scheme: {dsn.split(':', 1)[0]}",
-                         reason="config")
+                         reason=Reason.CONFIG)
 
 
 def _sqlite_hooks(engine: Engine) -> None:
@@ -74,9 +75,9 @@ def guard(what: str) -> Iterator[None]:
         yield
     except IntegrityError as exc:
         raise PermanentError(f"store refused {what}: integrity violation",
-                             reason="integrity") from exc
+                             reason=Reason.INTEGRITY) from exc
     except DataError as exc:  # a value the database cannot hold (too long, a NUL): retrying won't help
         raise PermanentError(f"store refused {what}: a value it cannot hold",
-                             reason="unstorable") from exc
+                             reason=Reason.UNSTORABLE) from exc
     except SQLAlchemyError as exc:
         raise TransientError(f"store unavailable during {what}: {type(exc).__name__}") from exc

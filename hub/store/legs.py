@@ -1,4 +1,7 @@
-"""Set-based leg changes inside one write transaction: relay marks and batches of leg events.
+"""Set-based leg changes inside one write transaction: the one place the store changes a leg.
+
+Relay marks, supplements and batches of leg events all change legs through ``LegSet.change``;
+``hub.tracking`` is the one caller of those store methods (and tells its hooks).
 
 ``LegSet`` loads the legs and case rows of the cases a batch touches in two statements, applies
 the changes in memory in the batch's order (so several events of one leg or one case in one
@@ -10,8 +13,9 @@ Guarantees (the same as one event per transaction, see ``hub.store.base``): an e
 processed, in the database or earlier in the batch, is a duplicate; an event that does not fit
 the state machine is refused and recorded; a deferred early event is neither applied nor
 recorded; every applied change re-derives its case's status from all its legs, appends one
-audit entry and one feed entry carrying that status. The caller holds the writer lock for the
-whole batch, so the in-memory state cannot go stale.
+audit entry and one feed entry carrying that status. ``LegSet`` first locks the rows of the
+cases it loads (ascending id, ``hub.store.locks``), and processed-event ids are read after
+that, so the in-memory state cannot go stale before the commit.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from hub.domain.leg_states import refusal_reason as _refusal
 from hub.domain.models import LegEvent, LegEventKind, LegState
 from hub.store import schema as t
 from hub.store.base import ApplyResult
+from hub.store.locks import lock_cases
 from hub.store.tx import WriteTx, dumps
 
 _UNKNOWN_LEG = "unknown leg for this case and department"
@@ -86,6 +91,7 @@ class LegSet:
         self._processed: list[dict[str, Any]] = []
         if not cids:
             return
+        lock_cases(tx, cids)
         for c in tx.conn.execute(_CASES, {"cids": cids}):
             self._cases[c.case_id] = _Case(c.village, c.tracking_code)
         for r in tx.conn.execute(_CASES_LEGS, {"cids": cids}):
@@ -97,6 +103,10 @@ class LegSet:
 
     def leg(self, leg_id: str) -> _Leg | None:
         return self._legs.get(leg_id)
+
+    def find(self, case_id: str, department: str) -> _Leg | None:
+        case = self._cases.get(case_id)
+        return next((g for g in case.legs if g.department == department), None) if case else None
 
     # -- changes ---------------------------------------------------------------------------
     def change(self, leg: _Leg, new: LegState, kind: str, audit: dict[str, Any], *,
@@ -149,9 +159,9 @@ def apply_events(tx: WriteTx, events: Sequence[LegEvent], *,
              else list(defer_early))
     if len(defer) != len(events):
         raise ValueError("defer_early must have one flag per event")
+    legs = LegSet(tx, (str(e.case_id) for e in events))  # locks the cases: then read ``seen``
     ids = sorted({e.event_id for e in events})
     seen = set(tx.conn.execute(_SEEN, {"ids": ids}).scalars()) if ids else set()
-    legs = LegSet(tx, (str(e.case_id) for e in events))
     out: list[ApplyResult] = []
     for event, early_ok in zip(events, defer, strict=True):
         out.append(_apply_one(tx, legs, seen, event, early_ok))

@@ -43,11 +43,30 @@ def _v3(conn: Connection) -> None:
     accounts.metadata.create_all(conn, tables=list(accounts.TABLES))
 
 
+def _v4(conn: Connection) -> None:
+    t.metadata.create_all(conn, tables=list(t.V4_TABLES))
+    # Outbox claims of competing relays (``hub.store.outbox_claims``): who, and until when.
+    # Fresh databases got the columns from v1's create_all (the table defines them).
+    have = {c["name"] for c in inspect(conn).get_columns("outbox")}
+    for name, kind in (("claimed_by", "VARCHAR(32)"), ("claimed_until_us", "BIGINT")):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {name} {kind}"))
+
+
+def _v5(conn: Connection) -> None:
+    from hub.town import schema as town
+
+    town.metadata.create_all(conn, tables=list(town.TABLES))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: cases, legs, outbox, audit chain, attachments, terminals, feed",
               _v1),
     Migration(2, "index outbox(leg_id, kind): numbering a leg's supplements", _v2),
     Migration(3, "village clerks and their sign-in sessions (hub.accounts)", _v3),
+    Migration(4, "audit_pending / feed_pending for the sequencer; outbox claims", _v4),
+    Migration(5, "the town window: staff roles, review actions, decision notices, dispatch "
+                 "(hub.town)", _v5),
 )
 
 

@@ -72,6 +72,9 @@ outbox = Table(
     Column("kind", String(16), nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Column("sent_us", BigInteger),
+    # a relay's claim on an unsent row (migration 4): competing relays skip each other's rows
+    Column("claimed_by", String(32)),
+    Column("claimed_until_us", BigInteger),
     Index("ix_outbox_unsent", "sent_us", "id"),
     # a leg's messages: numbering its supplements (their idempotency keys) reads only these
     Index("ix_outbox_leg", "leg_id", "kind"),
@@ -96,9 +99,9 @@ audit = Table(
     Column("hash", String(64), nullable=False),
 )
 
-# One row (id=1): the chain head. Every write transaction locks it first (FOR UPDATE on
-# PostgreSQL, BEGIN IMMEDIATE on SQLite), which serialises audit appends and feed inserts so
-# sequence numbers commit in order and a reader never skips a row.
+# One row (id=1): the chain head. Only the sequencer (``hub.store.sequencer``) locks it, while it
+# seals a batch of pending entries into ``audit`` and ``feed``: seals are serialised, writers are
+# not (on PostgreSQL they append to ``audit_pending`` / ``feed_pending`` under no global lock).
 audit_head = Table(
     "audit_head", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
@@ -148,5 +151,27 @@ department_credentials = Table(
     Column("created_us", BigInteger, nullable=False),
 )
 
+# Entries committed with their data, not yet chained / numbered (PostgreSQL; migration 4). The
+# sequencer moves them, oldest id first, into ``audit`` and ``feed`` in batches.
+audit_pending = Table(
+    "audit_pending", metadata,
+    Column("id", SeqId, primary_key=True, autoincrement=True),
+    Column("case_id", String(36)),
+    Column("kind", String(64), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+feed_pending = Table(
+    "feed_pending", metadata,
+    Column("id", SeqId, primary_key=True, autoincrement=True),
+    Column("village", String(12), nullable=False),
+    Column("case_id", String(36), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+)
+
 V1_TABLES = (cases, legs, outbox, processed_events, audit, audit_head, attachments, terminals,
              feed, department_credentials)
+
+V4_TABLES = (audit_pending, feed_pending)

@@ -2,13 +2,16 @@
 
 Cases, legs and the transactional outbox live here; terminals, attachments, the feed, audit
 reads and figures are in ``hub.store.sql_records`` (a mixin). Every write runs in a ``WriteTx``
-(see ``hub.store.tx``): serialised, audited, and fed to ``/v1/events`` in the same transaction.
+(see ``hub.store.tx``): its audit and feed entries commit with its data; on PostgreSQL the
+``Sequencer`` (``hub.store.sequencer``) chains and numbers them soon after, under no lock shared
+by unrelated writes (see ``docs/evidence.md``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
+import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,23 +19,32 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 
+from hub.config.catalogue import TOWN
+from hub.domain.errors import TransientError
+from hub.domain.ids import dispatched_event_id
 from hub.domain.leg_states import (
-    LEG_LABELS,
     CaseStatus,
-    all_settled,
-    derive_case_status,
 )
 from hub.domain.leg_states import refusal_reason as _refusal
-from hub.domain.models import Case, LegEvent, LegEventKind, LegMessage, LegState
+from hub.domain.models import Case, LegEvent, LegEventKind, LegMessage, LegState, utcnow
 from hub.outbox.relay import OutboxRow
 from hub.store import claims
 from hub.store import schema as t
-from hub.store.base import ApplyResult, CasePage, CaseRow, CreateResult, SupplementResult
+from hub.store.base import (
+    ApplyResult,
+    CasePage,
+    CaseRow,
+    CreateResult,
+    LegChange,
+    SupplementResult,
+)
 from hub.store.cases import CaseItem, create_cases, outbox_row
 from hub.store.engine import guard, make_engine, readonly
 from hub.store.legs import LegSet, apply_events
 from hub.store.migrations import migrate
+from hub.store.outbox_claims import claim_outbox
 from hub.store.rows import case_row, decode_cursor, encode_cursor, leg_row
+from hub.store.sequencer import Sequencer
 from hub.store.sql_records import SqlMoreMixin
 from hub.store.tx import WriteTx, dt_to_us
 
@@ -41,17 +53,29 @@ class SqlStore(SqlMoreMixin):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._ro = readonly(engine)
+        # SQLite has one writer: it chains its own entries. PostgreSQL: the sequencer does.
+        self._inline = engine.dialect.name != "postgresql"
+        self._sequencer = Sequencer(engine)
+        self._wrote_pending = False
+        self._claimer = secrets.token_hex(8)  # this store's name on the outbox rows it claims
         with guard("migration"):
             migrate(engine)
 
     @contextmanager
     def _write(self, what: str) -> Iterator[WriteTx]:
         with guard(what), self._engine.begin() as conn:
-            tx = WriteTx(conn)
+            tx = WriteTx(conn, inline=self._inline)
             yield tx
             tx.flush()  # not reached on an exception: the rollback discards the queued rows
+        if tx.wrote_pending:
+            self._wrote_pending = True
+            self._sequencer.kick()
 
     def close(self) -> None:
+        self._sequencer.stop()
+        if self._wrote_pending:
+            with contextlib.suppress(TransientError):
+                self.seal()  # leave nothing of ours unsealed on a clean shutdown
         self._engine.dispose()
 
     # ---- cases -------------------------------------------------------------------------------
@@ -117,33 +141,15 @@ class SqlStore(SqlMoreMixin):
         with self._write("apply_leg_events") as tx:
             return apply_events(tx, events, defer_early=defer_early)
 
-    def _after_leg_change(self, tx: WriteTx, cid: str, kind: str, audit: dict[str, Any], *,
-                          department: str, state: LegState, missing: list[str]) -> CaseStatus:
-        """Re-derive the case status, then audit and feed the change (same transaction)."""
-        states = [LegState(s) for s in tx.conn.execute(
-            select(t.legs.c.state).where(t.legs.c.case_id == cid)).scalars()]
-        status, settled = derive_case_status(states), all_settled(states)
-        case = tx.conn.execute(select(t.cases.c.village, t.cases.c.tracking_code)
-                               .where(t.cases.c.case_id == cid)).one()
-        tx.conn.execute(update(t.cases).where(t.cases.c.case_id == cid).values(
-            status=status.value, settled=settled, updated_us=tx.now_us))
-        tx.audit(kind, cid, {**audit, "case_status": status.value})
-        tx.feed(case.village, cid, {
-            "type": "leg", "case_id": cid, "tracking_code": case.tracking_code,
-            "department": department, "state": state.value, "state_label": LEG_LABELS[state],
-            "missing_materials": missing, "case_status": status.value,
-            "case_status_label": status.label, "settled": settled})
-        return status
-
     def add_supplement(self, case_id: uuid.UUID, department: str,
                        message: LegMessage) -> SupplementResult:
         cid = str(case_id)
         with self._write("add_supplement") as tx:
-            leg = tx.conn.execute(select(t.legs).where(
-                t.legs.c.case_id == cid, t.legs.c.department == department)).one_or_none()
+            legs = LegSet(tx, [cid])
+            leg = legs.find(cid, department)
             if leg is None:
                 return SupplementResult(applied=False, refused_reason="no such leg")
-            current = LegState(leg.state)
+            current = leg.state
             if current is not LegState.NEEDS_MATERIALS:
                 return SupplementResult(applied=False, leg_state=current,
                                         refused_reason=_refusal(current,
@@ -153,22 +159,21 @@ class SqlStore(SqlMoreMixin):
             if in_use:
                 return SupplementResult(applied=False, leg_state=current,
                                         refused_reason="attachment in use", in_use=in_use)
-            tx.conn.execute(update(t.legs).where(t.legs.c.leg_id == leg.leg_id).values(
-                state=LegState.RESUBMITTED.value, missing_materials="[]",
-                updated_us=tx.now_us))
             # The n-th supplement of the leg: with the leg id, its idempotency key at the
             # department (counted in the write transaction, so two never share a number).
             earlier = tx.conn.execute(select(func.count()).select_from(t.outbox).where(
                 t.outbox.c.leg_id == leg.leg_id, t.outbox.c.kind == "supplement")).scalar_one()
             message = message.model_copy(update={"sequence": int(earlier) + 1})
-            self._outbox_insert(tx, message)
+            if department != TOWN:  # the town's window reads the case here, nothing is sent
+                self._outbox_insert(tx, message)
             self._link_attachments(tx, cid, [a.id for a in message.attachments])
-            self._after_leg_change(tx, cid, "supplement", {
+            status = legs.change(leg, LegState.RESUBMITTED, "supplement", {
                 "leg_id": leg.leg_id, "department": department, "message_id": message.message_id,
                 "from": current.value, "to": LegState.RESUBMITTED.value,
-                "attachments": [{"id": a.id, "sha256": a.sha256} for a in message.attachments]},
-                department=department, state=LegState.RESUBMITTED, missing=[])
-            return SupplementResult(applied=True, leg_state=LegState.RESUBMITTED)
+                "attachments": [{"id": a.id, "sha256": a.sha256} for a in message.attachments]})
+            legs.flush()
+            return SupplementResult(applied=True, leg_state=LegState.RESUBMITTED,
+                                    case_status=status)
 
     # ---- outbox ------------------------------------------------------------------------------
     @staticmethod
@@ -182,44 +187,54 @@ class SqlStore(SqlMoreMixin):
                             .values(case_id=cid))
 
     def pending_outbox(self, limit: int) -> list[OutboxRow]:
-        o = t.outbox.c
-        with guard("pending_outbox"), self._ro.connect() as conn:
-            rows = conn.execute(select(t.outbox).where(o.sent_us.is_(None))
-                                .order_by(o.id).limit(limit)).all()
-        return [OutboxRow(id=r.id, exchange=r.exchange, routing_key=r.routing_key,
-                          message_id=r.message_id, body=bytes(r.body),
-                          headers=json.loads(r.headers)) for r in rows]
+        """Claim up to ``limit`` unsent rows, oldest first, for this store's relay (``CLAIM_S``;
+        rows it claimed before are its again): competing relays get disjoint rows."""
+        with guard("pending_outbox"):
+            return claim_outbox(self._engine, self._ro, self._claimer, limit)
 
-    def mark_outbox_sent(self, ids: Sequence[int]) -> None:
-        """Mark outbox rows sent and move their still-pending dispatch legs to ``dispatched``.
+    def mark_outbox_sent(self, ids: Sequence[int]) -> list[LegChange]:
+        """Mark outbox rows sent and move their still-pending dispatch legs to ``dispatched``;
+        answers those changes, each as the event that made it (``hub.tracking`` hears them).
 
-        Set-based: a handful of statements for the whole batch, not a chain per leg (the relay
-        holds the writer lock meanwhile). Each leg still gets its own audit and feed entry."""
+        Set-based: a handful of statements for the whole batch, not a chain per leg. Locks in
+        the fixed order (``hub.store.locks``): the cases of the rows' legs, then the rows.
+        Each leg still gets its own audit and feed entry."""
         if not ids:
-            return
+            return []
         o = t.outbox.c
+        changes: list[LegChange] = []
         with self._write("mark_outbox_sent") as tx:
-            rows = tx.conn.execute(select(o.id, o.leg_id, o.kind, o.exchange).where(
-                o.id.in_(list(ids)), o.sent_us.is_(None))).all()
+            legs_of = tx.conn.execute(select(o.leg_id).where(
+                o.id.in_(list(ids)), o.sent_us.is_(None), o.exchange == "dispatch",
+                o.kind == "submit", o.leg_id.is_not(None))).scalars().all()
+            cids = (tx.conn.execute(select(t.legs.c.case_id).distinct().where(
+                t.legs.c.leg_id.in_(list(legs_of)))).scalars().all() if legs_of else [])
+            legs = LegSet(tx, cids)  # locks the cases first
+            rows = tx.conn.execute(select(o.id, o.leg_id, o.kind, o.exchange, o.message_id).where(
+                o.id.in_(list(ids)), o.sent_us.is_(None)).order_by(o.id).with_for_update()
+            ).all()
             if not rows:
-                return
+                return []
             tx.conn.execute(update(t.outbox).where(o.id.in_([r.id for r in rows]))
                             .values(sent_us=tx.now_us))
             submits = [r for r in rows
                        if r.exchange == "dispatch" and r.kind == "submit" and r.leg_id]
-            if not submits:
-                return
-            cids = tx.conn.execute(select(t.legs.c.case_id).distinct().where(
-                t.legs.c.leg_id.in_([r.leg_id for r in submits]))).scalars()
-            legs = LegSet(tx, cids)
+            at = utcnow()
             for r in submits:
                 leg = legs.leg(r.leg_id)
                 if leg is None or leg.state is not LegState.PENDING:
                     continue  # a fast worker already reported further progress
-                legs.change(leg, LegState.DISPATCHED, "leg_dispatched", {
+                status = legs.change(leg, LegState.DISPATCHED, "leg_dispatched", {
                     "leg_id": leg.leg_id, "department": leg.department, "outbox_id": r.id,
                     "from": LegState.PENDING.value, "to": LegState.DISPATCHED.value})
+                # Built from stored values only: no validation on the relay's hot path.
+                changes.append((LegEvent.model_construct(
+                    event_id=dispatched_event_id(r.message_id), case_id=uuid.UUID(leg.case_id),
+                    leg_id=leg.leg_id, department=leg.department, kind=LegEventKind.DISPATCHED,
+                    receipt=None, detail=None, missing_materials=[], at=at),
+                    ApplyResult(applied=True, leg_state=LegState.DISPATCHED, case_status=status)))
             legs.flush()
+        return changes
 
     def outbox_pending_count(self) -> int:
         with guard("outbox_pending_count"), self._ro.connect() as conn:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, insert, select, text, update
 
 from hub.evidence.audit_chain import ChainedEntry
 from hub.store import schema as t
+from hub.store import sequencer
 from hub.store.base import AttachmentRow, AuditRecord, FeedEvent, Terminal
 from hub.store.engine import guard
 from hub.store.rows import attachment_row, terminal_row
@@ -33,6 +34,7 @@ def token_hash(token: str) -> str:
 class SqlMoreMixin:
     _engine: Engine
     _ro: Engine
+    _wrote_pending: bool
 
     def _write(self, what: str) -> AbstractContextManager[WriteTx]:
         raise NotImplementedError
@@ -102,7 +104,7 @@ class SqlMoreMixin:
         with self._write("mark_attachment_deleted") as tx:
             r = tx.conn.execute(select(t.attachments).where(
                 t.attachments.c.id == attachment_id, t.attachments.c.deleted_us.is_(None))
-            ).one_or_none()
+                .with_for_update()).one_or_none()
             if r is None:
                 return False
             tx.conn.execute(update(t.attachments).where(t.attachments.c.id == attachment_id)
@@ -114,6 +116,7 @@ class SqlMoreMixin:
 
     # ---- feed and audit ----------------------------------------------------------------------
     def feed_since(self, village: str, after_seq: int, limit: int = 100) -> list[FeedEvent]:
+        self._own_writes()
         f = t.feed.c
         with guard("feed_since"), self._ro.connect() as conn:
             rows = conn.execute(select(t.feed).where(f.village == village, f.seq > after_seq)
@@ -121,11 +124,29 @@ class SqlMoreMixin:
         return [FeedEvent(seq=r.seq, village=r.village, case_id=uuid.UUID(r.case_id),
                           event=json.loads(r.event)) for r in rows]
 
-    def append_audit(self, kind: str, case_id: str | None, data: Mapping[str, Any]) -> int:
+    def append_audit(self, kind: str, case_id: str | None, data: Mapping[str, Any]) -> None:
         with self._write("append_audit") as tx:
-            return tx.audit(kind, case_id, data)
+            tx.audit(kind, case_id, data)
+
+    # The audit log and the feed a reader gets are sealed. A store instance that has written
+    # reads its own writes: it seals what is pending first (serialised with the sequencer).
+    def seal(self) -> sequencer.Sealed:
+        """Seal every pending audit entry and feed event now (``hub audit seal``)."""
+        self._wrote_pending = False
+        with guard("seal"):
+            return sequencer.seal_all(self._engine)
+
+    def unsealed(self) -> tuple[int, float]:
+        """(pending entries and events, age in seconds of the oldest; 0.0 when none)."""
+        with guard("unsealed"), self._ro.connect() as conn:
+            return sequencer.unsealed(conn)
+
+    def _own_writes(self) -> None:
+        if self._wrote_pending:
+            self.seal()
 
     def audit_entries(self, since_seq: int | None = None) -> Iterator[ChainedEntry]:
+        self._own_writes()
         after = (since_seq - 1) if since_seq else 0
         while True:
             with guard("audit_entries"), self._ro.connect() as conn:
@@ -140,12 +161,14 @@ class SqlMoreMixin:
 
     def audit_head(self) -> tuple[int, str]:
         """The chain head row: (seq, hash) of the newest entry; (0, GENESIS) for none."""
+        self._own_writes()
         with guard("audit_head"), self._ro.connect() as conn:
             row = conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash)
                                .where(t.audit_head.c.id == 1)).one()
         return int(row.seq), str(row.hash)
 
     def case_history(self, case_id: uuid.UUID) -> list[AuditRecord]:
+        self._own_writes()
         with guard("case_history"), self._ro.connect() as conn:
             rows = conn.execute(select(t.audit).where(t.audit.c.case_id == str(case_id))
                                 .order_by(t.audit.c.seq)).all()

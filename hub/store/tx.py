@@ -1,16 +1,16 @@
-"""One write transaction of the SQL store: the audit-chain head lock, audit appends, feed rows.
+"""One write transaction of the SQL store: its audit entries and feed rows, under no global lock.
 
-``WriteTx`` is opened by ``SqlStore._write()``. Its first statement locks the single
-``audit_head`` row, so write transactions are serialised (also across hub instances on
-PostgreSQL): audit sequence numbers have no gaps or forks, and feed rows commit in ``seq`` order,
-which lets ``/v1/events`` readers resume from a sequence number without skipping anything.
+``WriteTx`` is opened by ``SqlStore._write()``. Audit entries and village-feed events are queued
+as the transaction runs and written by ``flush()`` just before the commit, each kind in one
+``executemany``. Where they go depends on the database (see ``docs/evidence.md``):
 
-Audit entries are hashed as they are appended (``audit`` returns the sequence number at once),
-but the rows, the feed rows and the one ``audit_head`` update are written by ``flush()`` at the
-end of the transaction, each kind in one ``executemany``: a transaction that appends many
-entries costs three statements, not two per entry. The head row stays locked from the first
-statement to the commit, so nobody can append in between, and a rollback discards the entries
-and the head update together: the chain is exactly as verifiable as with one write per entry.
+* PostgreSQL (``inline=False``): into ``audit_pending`` / ``feed_pending``, with the data, under
+  no lock shared by unrelated writes. Intake, the relays and the trackers of every instance
+  commit side by side; the sequencer (``hub.store.sequencer``) chains and numbers the entries
+  in batches soon after. A rollback discards data and entries together.
+* SQLite (``inline=True``): the database has one writer anyway (``BEGIN IMMEDIATE``), so the
+  writer is its own sequencer: ``flush()`` chains the entries straight into ``audit`` and
+  ``feed`` (``sequencer.chain``), and nothing is ever left unsealed.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert
 
-from hub.evidence.audit_chain import entry_hash
 from hub.store import schema as t
 
 
@@ -49,50 +48,38 @@ def dumps(value: Any) -> str:
 
 
 # Built once: SQLAlchemy then skips building (and cache-keying) them on every transaction.
-_LOCK_HEAD = (select(t.audit_head.c.seq, t.audit_head.c.hash)
-              .where(t.audit_head.c.id == 1).with_for_update())
-_SET_HEAD = (update(t.audit_head).where(t.audit_head.c.id == 1)
-             .values(seq=bindparam("h_seq"), hash=bindparam("h_hash")))
-_INSERT_AUDIT = insert(t.audit)
-_INSERT_FEED = insert(t.feed)
+_INSERT_AUDIT_PENDING = insert(t.audit_pending)
+_INSERT_FEED_PENDING = insert(t.feed_pending)
 
 
 class WriteTx:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, inline: bool) -> None:
         self.conn = conn
         self.now_us = now_us()
-        row = conn.execute(_LOCK_HEAD).one()
-        self._seq: int = row.seq
-        self._hash: str = row.hash
-        self._head_seq = self._seq
+        self.inline = inline
         self._audit_rows: list[dict[str, Any]] = []
         self._feed_rows: list[dict[str, Any]] = []
+        self.wrote_pending = False
 
-    def audit(self, kind: str, case_id: str | None, data: Mapping[str, Any]) -> int:
-        seq = self._seq + 1
-        entry: dict[str, Any] = {"seq": seq, "kind": kind, "case_id": case_id,
-                                 "at": us_to_dt(self.now_us).isoformat()}  # type: ignore[union-attr]
-        entry.update(data)
-        # Round-trip through JSON so the hashed entry is exactly what a reader gets back.
-        text = dumps(entry)
-        stored = json.loads(text)
-        digest = entry_hash(self._hash, stored)
-        self._audit_rows.append({"seq": seq, "case_id": case_id, "kind": kind, "entry": text,
-                                 "prev_hash": self._hash, "hash": digest})
-        self._seq, self._hash = seq, digest
-        return seq
+    def audit(self, kind: str, case_id: str | None, data: Mapping[str, Any]) -> None:
+        self._audit_rows.append({"case_id": case_id, "kind": kind, "at_us": self.now_us,
+                                 "data": dumps(data)})
 
     def feed(self, village: str, case_id: str, event: Mapping[str, Any]) -> None:
-        self._feed_rows.append({"village": village, "case_id": case_id, "event": dumps(event)})
+        self._feed_rows.append({"village": village, "case_id": case_id, "event": dumps(event),
+                                "at_us": self.now_us})
 
-    def flush(self) -> None:
-        """Write the queued audit and feed rows and move the head; called just before commit."""
-        if self._audit_rows:
-            self.conn.execute(_INSERT_AUDIT, self._audit_rows)
-            self._audit_rows = []
-        if self._feed_rows:
-            self.conn.execute(_INSERT_FEED, self._feed_rows)
-            self._feed_rows = []
-        if self._seq != self._head_seq:
-            self.conn.execute(_SET_HEAD, {"h_seq": self._seq, "h_hash": self._hash})
-            self._head_seq = self._seq
+    def flush(self) -> int | None:
+        """Write the queued entries; called just before commit. Inline: the last audit seq."""
+        audit_rows, feed_rows = self._audit_rows, self._feed_rows
+        self._audit_rows, self._feed_rows = [], []
+        if self.inline:
+            from hub.store.sequencer import chain
+
+            return chain(self.conn, audit_rows, feed_rows) if audit_rows or feed_rows else None
+        if audit_rows:
+            self.conn.execute(_INSERT_AUDIT_PENDING, audit_rows)
+        if feed_rows:
+            self.conn.execute(_INSERT_FEED_PENDING, feed_rows)
+        self.wrote_pending = self.wrote_pending or bool(audit_rows or feed_rows)
+        return None

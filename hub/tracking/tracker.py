@@ -1,4 +1,17 @@
-"""The status tracker: applies leg events from ``hub.events`` to the store.
+"""The status tracker: the one writer of leg state.
+
+Every change of a leg goes through a ``StatusTracker`` method, and every change it makes is told
+to its hook by ``_told`` (metrics, logs, benchmarks), the same way whatever made it:
+
+* ``handle_batch``: leg events consumed from ``hub.events`` (workers' receipts, retries,
+  failures, polled department answers);
+* ``apply``: an event arriving outside the bus (a signed callback);
+* ``outbox_sent``: the relay marked rows sent, moving still-pending legs to ``dispatched``
+  (the relay reads and marks its rows through ``hub.tracking.outbox.TrackedOutbox``);
+* ``supplement``: a clerk's supplement moving a leg to ``resubmitted``.
+
+The store makes each change with its audit entry and village-feed entry in one transaction
+(``hub.store.legs.LegSet.change``); the hook runs after the commit.
 
 Each event goes through the leg state machine inside one store transaction (dedupe by event id,
 transition check, case status, audit entry, village feed). An event that does not fit the state
@@ -19,15 +32,17 @@ so only the event the store refuses is dead-lettered and the rest are applied.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
 from hub.bus.base import Ack, Dead, Delivery, Outcome, Retry
 from hub.domain.errors import PermanentError
-from hub.domain.ids import MAX_ID
-from hub.domain.models import LegEvent
-from hub.store.base import ApplyResult, Store
+from hub.domain.ids import MAX_ID, supplement_event_id
+from hub.domain.models import LegEvent, LegEventKind, LegMessage, LegState, utcnow
+from hub.domain.reasons import Reason
+from hub.store.base import ApplyResult, Store, SupplementResult
 
 log = logging.getLogger("hub.tracker")
 
@@ -51,7 +66,26 @@ class StatusTracker:
         """Apply one event arriving outside the bus (a signed callback) exactly as a consumed
         one: through the store's state machine, then the same hooks (metrics, logs)."""
         result = self.store.apply_leg_events([event])[0]
-        self._after(event, result)
+        self._told(event, result)
+        return result
+
+    def outbox_sent(self, ids: Sequence[int]) -> None:
+        """Mark outbox rows sent (after the bus confirmed them); their still-pending dispatch
+        legs move to ``dispatched`` in the same transaction."""
+        for event, result in self.store.mark_outbox_sent(ids):
+            self._told(event, result)
+
+    def supplement(self, case_id: uuid.UUID, department: str,
+                   message: LegMessage) -> SupplementResult:
+        """A clerk's supplement: the leg waiting for materials moves to ``resubmitted`` and
+        the supplement's message joins the outbox, in one transaction."""
+        result = self.store.add_supplement(case_id, department, message)
+        if result.applied:
+            self._told(LegEvent(event_id=supplement_event_id(message.message_id),
+                                case_id=case_id, leg_id=message.leg_id, department=department,
+                                kind=LegEventKind.RESUBMITTED, at=utcnow()),
+                       ApplyResult(applied=True, leg_state=LegState.RESUBMITTED,
+                                   case_status=result.case_status))
         return result
 
     def handle_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
@@ -62,11 +96,11 @@ class StatusTracker:
             try:
                 event = LegEvent.model_validate_json(delivery.message.body)
             except ValidationError as exc:
-                outcomes[i] = Dead("malformed",
+                outcomes[i] = Dead(Reason.MALFORMED,
                                    f"not a valid leg event: {exc.error_count()} error(s)")
                 continue
             if len(event.event_id) > MAX_ID or len(event.leg_id) > MAX_ID:
-                outcomes[i] = Dead("malformed", f"event or leg id over {MAX_ID} characters")
+                outcomes[i] = Dead(Reason.MALFORMED, f"event or leg id over {MAX_ID} characters")
                 continue
             events.append(event)
             where.append(i)
@@ -89,7 +123,7 @@ class StatusTracker:
                     outcomes[i] = Retry(f"{event.kind.value} arrived before the leg reached it",
                                         early_delay_s(deliveries[i].attempt))
                     continue
-                self._after(event, result)
+                self._told(event, result)
                 outcomes[i] = Ack()
         return [o if o is not None else Ack() for o in outcomes]
 
@@ -113,10 +147,11 @@ class StatusTracker:
                 outcomes[i] = Retry(f"{event.kind.value} arrived before the leg reached it",
                                     early_delay_s(deliveries[i].attempt))
                 continue
-            self._after(event, result)
+            self._told(event, result)
             outcomes[i] = Ack()
 
-    def _after(self, event: LegEvent, result: ApplyResult) -> None:
+    def _told(self, event: LegEvent, result: ApplyResult) -> None:
+        """The one place a decided leg change (or refusal) is told: log, then the hook."""
         if result.refused_reason:
             log.warning("refused leg event", extra={"case_id": str(event.case_id),
                                                     "leg_id": event.leg_id,

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.accounts.clerks import Session
 from hub.domain.errors import PermanentError
 from hub.domain.models import utcnow
+from hub.domain.reasons import Reason
 from hub.intake.api import routes_cases
 from hub.intake.api.errors import ApiError
 from hub.intake.api.limits import declared_length, read_json, too_large
@@ -78,7 +79,7 @@ async def upload(request: Request, session: ActionSession) -> JSONResponse:
         info = await run_in_threadpool(writer.commit, digest.hexdigest())
     except PermanentError as exc:
         writer.abort()
-        if exc.reason == "too_large":
+        if exc.reason == Reason.TOO_LARGE:
             raise too_large(limit) from None
         raise
     except BaseException:
@@ -93,6 +94,9 @@ async def upload(request: Request, session: ActionSession) -> JSONResponse:
     except BaseException:
         ctx.blobs.delete(info.id)
         raise
+    await run_in_threadpool(accounts(request).audit, "clerk_uploaded", None, session.clerk,
+                            {"attachment": info.id, "material": kind, "size": info.size,
+                             "sha256": info.sha256})
     return JSONResponse({"ref": info.id, "size": info.size, "size_label": size_label(info.size)},
                         status_code=201)
 
@@ -147,7 +151,9 @@ def _submit(request: Request, session: Session, code: str, draft: Any) -> JSONRe
     doc = json.loads(bytes(answer.body))
     if doc.get("created"):
         accounts(request).audit("clerk_submitted", doc["case_id"], session.clerk,
-                                {"item_code": code})
+                                {"item_code": code,
+                                 "attachments": [a["id"] for a in raw["attachments"]],
+                                 "materials": sorted({str(a["kind"]) for a in raw["attachments"]})})
     return JSONResponse({"receipt": f"/cases/{doc['tracking_code']}/receipt"}, status_code=202)
 
 

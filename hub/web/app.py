@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.web import actions, pages
+from hub.web import actions, pages, town, town_messages
 from hub.web.render import render
 from hub.web.session import Refused, SignInNeeded
 
@@ -32,6 +32,8 @@ def _wants_json(request: Request) -> bool:
 def install(app: FastAPI) -> None:
     app.include_router(pages.routes)
     app.include_router(actions.routes)
+    app.include_router(town.routes)  # the town window and /verify (hub.town)
+    app.include_router(town_messages.routes)  # dispatch 1对1 / 1对N (hub.town.dispatch)
     app.mount("/static", StaticFiles(directory=STATIC), name="web-static")
     api_http = app.exception_handlers.get(StarletteHTTPException)
 

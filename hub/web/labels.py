@@ -48,9 +48,11 @@ def guide(item: CatalogueItem) -> Guide:
 
 def marks(item: CatalogueItem) -> list[str]:
     """What the workbench and the catalogue API show beside an item: 上门办 (the service team
-    can take it at the resident's home) and 村里当场办结 (decided on the spot in the village)."""
+    can take it at the resident's home), 村里当场办结 (decided on the spot in the village) and
+    乡镇审批 (decided at the town's window, ``hub.town``)."""
     return [m for m, on in (("上门办", item.flags.door_to_door),
-                            ("村里当场办结", item.decided_by == "village")) if on]
+                            ("村里当场办结", item.decided_by == "village"),
+                            ("乡镇审批", item.decided_by == "town")) if on]
 
 
 RELATION_ZH = {"newborn": "新生儿", "deceased": "逝者", "spouse": "配偶", "child": "子女",

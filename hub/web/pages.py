@@ -99,6 +99,10 @@ def _groups(items: tuple[CatalogueItem, ...]) -> list[tuple[str, list[CatalogueI
 
 @routes.get("/", response_class=HTMLResponse)
 def home(request: Request, session: PageSession, q: str = "", partial: bool = False) -> Response:
+    from hub.town.staff import TownStaff
+
+    if TownStaff(context(request).store).roles(session.clerk.id) is not None:
+        return RedirectResponse("/town", status_code=303)  # town staff work at their window
     items = context(request).config.catalogue.items
     found = search(items, q) if q.strip() else []
     if partial:
@@ -112,7 +116,7 @@ def _item(request: Request, code: str) -> CatalogueItem | None:
 
 
 def _departments(request: Request, item: CatalogueItem) -> list[str]:
-    return [views.dept_title(context(request).config, d) for d in item.departments]
+    return [views.dept_title(context(request).config, d) for d in item.deciders]
 
 
 @routes.get("/guide/{code}", response_class=HTMLResponse)
@@ -191,7 +195,8 @@ def case_page(request: Request, code: str, session: PageSession,
     history = context(request).store.case_history(row.case_id)
     return render(request, "_case_live.html" if partial else "case.html", session=session,
                   row=row, s=views.summary(row, cfg), legs=views.leg_rows(row, cfg),
-                  events=views.timeline(history, cfg, row.item_code), feed_seq=seen)
+                  events=views.timeline(history, cfg, row.item_code), feed_seq=seen,
+                  notice=any(r.kind == "town_notice_issued" for r in history))
 
 
 @routes.get("/cases", response_class=HTMLResponse)

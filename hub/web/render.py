@@ -16,7 +16,10 @@ from hub.web.session import accounts, context
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                    autoescape=select_autoescape(["html"]), trim_blocks=True,
                    lstrip_blocks=True)
-_ENV.globals["marks"] = marks  # 上门办 / 村里当场办结 beside an item
+# What the shared templates call, for every environment that renders them (the village
+# terminal's too: hub.terminal.web)
+PAGE_GLOBALS: dict[str, Any] = {"marks": marks}  # 上门办 / 村里当场办结 / 乡镇审批 beside an item
+_ENV.globals.update(PAGE_GLOBALS)
 
 
 def village_name(request: Request, code: str) -> str:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from hub.config.catalogue import TOWN
 from hub.config.loading import HubConfig
 from hub.domain.leg_states import LEG_LABELS, CaseStatus
 from hub.domain.models import LegState
@@ -41,6 +42,8 @@ def local_time(value: dt.datetime | str | None) -> str:
 
 
 def dept_title(cfg: HubConfig, name: str) -> str:
+    if name == TOWN:
+        return "乡镇便民服务中心"
     d = cfg.departments.get(name)
     return d.title if d else "其他部门"
 
@@ -135,6 +138,8 @@ def _describe(kind: str, e: Any, dept: str, names: dict[str, str]) -> str | None
         return f"经办人{e.get('clerk_name', '')}提交申请"
     if kind == "clerk_supplemented":
         return f"经办人{e.get('clerk_name', '')}为{dept}补充材料"
+    if kind == "town_notice_issued":
+        return "乡镇已签发办结通知书"
     if kind == "leg_dispatched":
         return f"已发往{dept}"
     if kind == "supplement":

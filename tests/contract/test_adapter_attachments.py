@@ -331,7 +331,6 @@ def test_soap_file_above_the_limit_is_refused_before_sending(hub_config: HubConf
 
     with SoapSim() as sim:
         adapter = build_adapter(hub_config.departments["social_security"],
-                                tables=hub_config.code_tables,
                                 overrides={"endpoint": sim.url, "max_attachment_bytes": MIB})
         try:
             with pytest.raises(PermanentError, match="limit") as err:

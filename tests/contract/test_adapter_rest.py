@@ -53,7 +53,6 @@ def test_slow_department_times_out_transiently(hub_config: HubConfig) -> None:
     with RestSim() as sim:
         sim.faults.slow_s = 1.5
         adapter = build_adapter(hub_config.departments["civil_affairs"],
-                                tables=hub_config.code_tables,
                                 overrides={"base_url": sim.url, "timeout_s": 0.3})
         try:
             with pytest.raises(TransientError):
@@ -109,7 +108,7 @@ def test_results_arrive_by_signed_callback(hub_config: HubConfig, receiver: str)
     behaviour = Behaviour(script={"leg-cb-2": "needs_materials"})
     with RestSim(behaviour=behaviour, callback_url=receiver, callback_secret=SECRET) as sim:
         adapter = build_adapter(hub_config.departments["civil_affairs"],
-                                tables=hub_config.code_tables, overrides={"base_url": sim.url})
+                                overrides={"base_url": sim.url})
         adapter.submit(_request(hub_config, "leg-cb-1"))
         adapter.submit(_request(hub_config, "leg-cb-2"))
         deadline = time.monotonic() + 5

@@ -40,7 +40,6 @@ def test_unknown_host_key_is_refused_before_sending(hub_config: HubConfig, tmp_p
         known = tmp_path / "known_hosts"
         known.write_text(f"[127.0.0.1]:{sim.port} {other.get_name()} {other.get_base64()}\n")
         adapter = build_adapter(hub_config.departments["medical_insurance"],
-                                tables=hub_config.code_tables,
                                 overrides=sftp_overrides(sim, known, ssh_keys.key_file))
         # when the hub submits, then the connection is refused and nothing reaches the inbox
         with pytest.raises(TransientError, match="host key"):
@@ -48,7 +47,6 @@ def test_unknown_host_key_is_refused_before_sending(hub_config: HubConfig, tmp_p
         # and an empty known_hosts (an unknown server) is refused just the same
         known.write_text("")
         unknown = build_adapter(hub_config.departments["medical_insurance"],
-                                tables=hub_config.code_tables,
                                 overrides=sftp_overrides(sim, known, ssh_keys.key_file))
         with pytest.raises(TransientError, match="known_hosts"):
             unknown.submit(_request(hub_config))

@@ -66,7 +66,7 @@ def test_hostile_wsdl_is_refused_at_start(hub_config: HubConfig, tmp_path: Path,
     dept = hub_config.departments["social_security"]
     # when the adapter is built, then it refuses the file and names it
     with pytest.raises(ConfigError) as err:
-        build_adapter(dept, tables=hub_config.code_tables, overrides={"wsdl": str(wsdl)})
+        build_adapter(dept, overrides={"wsdl": str(wsdl)})
     assert str(wsdl) in err.value.problems[0].path
     assert err.value.problems[0].code == "wsdl.hostile"
 
@@ -74,7 +74,6 @@ def test_hostile_wsdl_is_refused_at_start(hub_config: HubConfig, tmp_path: Path,
 def test_wrong_password_is_refused_by_the_department(hub_config: HubConfig) -> None:
     with SoapSim(credentials=("village_hub", "right")) as sim:
         adapter = build_adapter(hub_config.departments["social_security"],
-                                tables=hub_config.code_tables,
                                 secrets={"HUB_SOCIAL_SECURITY_PASSWORD": "wrong"},
                                 overrides={"endpoint": sim.url})
         try:
@@ -89,7 +88,6 @@ def test_slow_department_hits_the_operation_timeout(hub_config: HubConfig) -> No
     with SoapSim() as sim:
         sim.faults.slow_s = 1.5
         adapter = build_adapter(hub_config.departments["social_security"],
-                                tables=hub_config.code_tables,
                                 overrides={"endpoint": sim.url, "operation_timeout_s": 0.3})
         try:
             with pytest.raises(TransientError):

@@ -433,7 +433,7 @@ class SqliteOutbox:
                                "ORDER BY id LIMIT ?", (limit,)).fetchall()
         return [OutboxRow(*r) for r in rows]
 
-    def mark_outbox_sent(self, ids: Sequence[int]) -> None:
+    def mark_sent(self, ids: Sequence[int]) -> None:
         if self.crash_on_mark:
             raise SystemExit("simulated crash between publish and mark")
         self.db.executemany("UPDATE outbox SET sent=1 WHERE id=?", [(i,) for i in ids])

@@ -31,6 +31,9 @@ def test_demo_on_embedded_defaults_settles_every_case(capsys: pytest.CaptureFixt
     for states in legs.values():
         assert set(states) <= {"approved", "rejected"}, legs
     assert summary["dead_letters"] == 0
+    # and the town-decided case (我要修房子) was approved by a scripted reviewer and approver
+    town = summary["town_case"]
+    assert isinstance(town, dict) and town["status"] == "approved" and town["serial"]
 
 
 def test_demo_table_is_readable(capsys: pytest.CaptureFixture[str]) -> None:

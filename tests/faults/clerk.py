@@ -63,7 +63,8 @@ class Clerk:
     def plan(self, count: int, *, seed: int = 7) -> Plan:
         """The cases (and their files) this clerk will submit: ids are known before intake."""
         rng = random.Random(seed)
-        items = self.cfg.catalogue.items
+        # the departments' items: a town's case waits for people, not for the fault under test
+        items = [i for i in self.cfg.catalogue.items if i.decided_by == "departments"]
         return [sample_case(self.cfg, items[n % len(items)], village_code=VILLAGE, rng=rng,
                             terminal_id=self.terminal_id) for n in range(count)]
 

@@ -53,9 +53,10 @@ def test_two_concurrent_cases_cannot_both_claim_one_attachment(tmp_path: Path,
         holder = make_engine(pg_dsn)
         answers: dict[str, Any] = {}
         with holder.connect() as conn:
-            # while another writer holds the store's write lock (both pass their checks)
+            # while another writer holds the uploads' rows (both pass their checks)
             tx = conn.begin()
-            conn.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+            ids = ", ".join(f"'{a['id']}'" for a in case_a["attachments"])
+            conn.execute(text(f"SELECT id FROM attachments WHERE id IN ({ids}) FOR UPDATE"))
             threads = [threading.Thread(target=lambda n=n, api=api, body=body: answers.update(
                 {n: api.submit(body, first.token_a)}))
                 for n, api, body in (("a", first, case_a), ("b", second, case_b))]
@@ -121,9 +122,9 @@ def test_a_case_and_a_supplement_cannot_both_claim_one_attachment(tmp_path: Path
                                                            "attachments": [ref]})}
         holder = make_engine(pg_dsn)
         with holder.connect() as conn:
-            # while another writer holds the store's write lock (both pass their checks)
+            # while another writer holds the upload's row (both pass their checks)
             tx = conn.begin()
-            conn.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+            conn.execute(text(f"SELECT id FROM attachments WHERE id = '{ref['id']}' FOR UPDATE"))
             threads = [threading.Thread(target=lambda n=n, f=f: answers.update({n: f()}))
                        for n, f in calls.items()]
             for t in threads:

@@ -23,6 +23,8 @@ REQUIRED = {
     "backlog": {"drain_s", "peak_rss_small_mib", "peak_rss_large_mib", "drained"},
     "attachment": {"upload_mb_per_s", "sftp_mb_per_s", "api_rss_growth_mib",
                    "delivery_rss_growth_mib", "delivered_intact"},
+    "terminal-link": {"terminal_goodput_mbit", "curl_goodput_mbit", "goodput_ratio",
+                      "wire_bytes_per_file_byte", "link_back_to_first_forward_s"},
 }
 
 
@@ -33,7 +35,7 @@ def test_every_benchmark_prints_its_figures_at_tiny_scale() -> None:
     services.require_postgres()
     env = {**os.environ, "BENCH_CASES": "20", "BENCH_RATE_CASES": "20",
            "BENCH_HTTP_CASES": "20", "BENCH_BACKLOG": "1000", "BENCH_BACKLOG_SMALL": "200",
-           "BENCH_SCAN_MB": "1"}
+           "BENCH_SCAN_MB": "1", "BENCH_LINK_MB": "1", "BENCH_LINK_MBIT": "50"}
     # when the whole bench runs
     res = subprocess.run([sys.executable, "-m", "bench"], cwd=ROOT, env=env, text=True,
                          capture_output=True, timeout=290, check=False)

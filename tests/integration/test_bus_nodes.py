@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.bus.amqp import AmqpBus, node_urls
+from hub.bus.amqp import AmqpBus
+from hub.bus.amqp_connect import node_urls
 from hub.bus.base import Dead, Delivery, Message, RetryTiers, dead_queue, dept_queue
 from hub.domain.errors import PermanentError
 from tests.support.services import free_port, rabbitmqctl

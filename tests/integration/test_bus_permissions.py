@@ -95,11 +95,18 @@ def test_worker_cannot_inject_into_another_department_via_retry(
         conn.close()
 
 
-def test_worker_bus_declares_passively_and_publishes_events(worker_url: str,
-                                                            namespace: str) -> None:
+def test_worker_bus_declares_passively_and_publishes_events(
+        worker_url: str, amqp_url: str, namespace: str) -> None:
     bus = AmqpBus(worker_url, namespace)
     try:
         bus.declare(DEPTS)  # everything exists: passive checks only, no configure right needed
         bus.publish("events", [Message("e1", "leg.submitted", b"{}")])
     finally:
         bus.close()
+    # and the event reached the status lane (read with the core's rights)
+    conn, ch = _channel(amqp_url)
+    try:
+        _, props, body = ch.basic_get(f"{namespace}.status", auto_ack=True)
+        assert props is not None and props.message_id == "e1" and body == b"{}"
+    finally:
+        conn.close()

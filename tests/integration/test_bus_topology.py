@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hub.bus.amqp import connection_parameters
+from hub.bus.amqp_connect import connection_parameters
 from hub.cli.main import main
 from hub.cli.topology import render
 

@@ -83,7 +83,7 @@ def test_fourth_department_over_rest(tmp_path: Path) -> None:
     assert list(item.departments) == ["disabled_persons"]  # the case routes to it
     with RestSim(prefix="CL") as sim:
         adapter = build_adapter(config.departments["disabled_persons"],
-                                tables=config.code_tables, overrides={"base_url": sim.url})
+                                overrides={"base_url": sim.url})
         receipt = adapter.submit(leg_request(config, "disabled_persons", _case(), "leg-cl-1"))
         assert receipt.department_ref.startswith("CL")
         assert sim.core.records["leg-cl-1"] == {
@@ -107,8 +107,7 @@ def test_fourth_department_over_soap_with_its_own_wsdl_copy(tmp_path: Path) -> N
     shutil.copy(WSDL.with_name("service.xsd"), wire / "service.xsd")
     config = load_config(config_dir)
     with SoapSim(wsdl=wire / "service.wsdl", prefix="GJJ") as sim:
-        adapter = build_adapter(config.departments["housing_fund"], tables=config.code_tables,
-                                overrides={"endpoint": sim.url})
+        adapter = build_adapter(config.departments["housing_fund"], overrides={"endpoint": sim.url})
         receipt = adapter.submit(leg_request(config, "housing_fund", _case(), "leg-gjj-1"))
         adapter.close()
     assert receipt.department_ref.startswith("GJJ")

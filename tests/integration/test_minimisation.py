@@ -37,7 +37,8 @@ from simulators.samples import sample_case
 from tests.support.api import VILLAGE_A, config
 
 CFG: HubConfig = config()
-ITEMS = [i.code for i in CFG.catalogue.items]
+ITEMS = [i.code for i in CFG.catalogue.items if i.decided_by != "town"]
+TOWN_ITEMS = [i.code for i in CFG.catalogue.items if i.decided_by == "town"]
 CASES = 32  # end to end: the demo's order reaches every department first, then item by item
 
 
@@ -117,6 +118,13 @@ def test_each_leg_carries_only_what_its_mapping_reads(item_code: str) -> None:
             if isinstance(value, str) and len(value) >= 4 and not _read_elsewhere(
                     value, case, reads):
                 assert value not in leaves(leg.payload), (leg.department, path)
+
+
+def test_a_town_items_leg_carries_nothing_of_the_case() -> None:
+    # the town's window reads the case inside the hub: its leg is never sent anywhere
+    for code in TOWN_ITEMS:
+        legs = route(full_case(code, 7), CFG)
+        assert [(g.department, g.payload) for g in legs] == [("town", {})]
 
 
 def _read_elsewhere(value: str, case: Case, reads: set[str]) -> bool:

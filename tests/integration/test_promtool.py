@@ -14,6 +14,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.bus.base import QueueStats
 from hub.observability import metrics
 from hub.observability.metrics_http import bound_port, start_metrics_server, stop_metrics_server
 from tests.support.prometheus import PrometheusServer, exercise_every_family
@@ -152,7 +153,7 @@ def test_real_prometheus_scrapes_the_metrics_server_and_answers_queries(
 ) -> None:
     # Given a worker-style metrics server with a few values set
     remove = metrics.GAUGES.add_queue_stats(
-        lambda: {"medical_insurance": metrics.QueueStats(depth=42, oldest_age_s=7.0)})
+        lambda: {"medical_insurance": QueueStats(depth=42, oldest_age_s=7.0)})
     for _ in range(3):
         metrics.leg_dispatched("civil_affairs")
     expected = metrics.REGISTRY.get_sample_value(

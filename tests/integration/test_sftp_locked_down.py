@@ -95,8 +95,7 @@ def _adapter(config: HubConfig, sshd: LockedSshd, keys: SshKeys) -> SftpAdapter:
     overrides = {"host": "127.0.0.1", "port": sshd.port, "username": USER,
                  "key_file": str(keys.key_file), "known_hosts": str(sshd.known_hosts),
                  "timeout_s": 5, "deadline_s": 20}
-    adapter = build_adapter(config.departments["medical_insurance"], tables=config.code_tables,
-                            overrides=overrides)
+    adapter = build_adapter(config.departments["medical_insurance"], overrides=overrides)
     assert isinstance(adapter, SftpAdapter)
     return adapter
 

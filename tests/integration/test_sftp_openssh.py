@@ -77,8 +77,7 @@ def _adapter(config: HubConfig, sshd: Sshd, keys: SshKeys, known: Path) -> SftpA
                  "inbox_dir": str(sshd.root / "inbox"), "outbox_dir": str(sshd.root / "outbox"),
                  "archive_dir": str(sshd.root / "archive"),
                  "quarantine_dir": str(sshd.root / "quarantine"), "timeout_s": 5}
-    adapter = build_adapter(config.departments["medical_insurance"], tables=config.code_tables,
-                            overrides=overrides)
+    adapter = build_adapter(config.departments["medical_insurance"], overrides=overrides)
     assert isinstance(adapter, SftpAdapter)
     return adapter
 

@@ -36,14 +36,14 @@ def test_rest_over_https_trusts_only_the_configured_ca(tmp_path: Path, cfg: HubC
         dept = cfg.departments["civil_affairs"]
         secrets = {"HUB_CIVIL_AFFAIRS_TOKEN": SECRET}
         # Given the department's CA bundle in config, the hub delivers over HTTPS
-        trusting = build_adapter(dept, tables=cfg.code_tables, secrets=secrets,
+        trusting = build_adapter(dept, secrets=secrets,
                                  overrides={"base_url": sim.url, "ca_bundle": str(pki.ca_file)})
         receipt = trusting.submit(leg_request(cfg, "civil_affairs", case, f"{uuid.uuid4()}:civil_affairs"))
         assert receipt.department_ref
         trusting.close()
         # Without it the server's certificate is refused, transiently, and nothing is sent
         before = dict(sim.received)
-        untrusting = build_adapter(dept, tables=cfg.code_tables, secrets=secrets,
+        untrusting = build_adapter(dept, secrets=secrets,
                                    overrides={"base_url": sim.url})
         with caplog.at_level(logging.DEBUG), pytest.raises(TransientError) as err:
             untrusting.submit(leg_request(cfg, "civil_affairs", case, f"{uuid.uuid4()}:civil_affairs"))
@@ -61,15 +61,13 @@ def test_soap_over_https_with_a_ca_bundle(tmp_path: Path, cfg: HubConfig) -> Non
     case = sample_case("social_security", name)
     with SoapSim(credentials=("village_hub", SECRET), tls=pki.server_context()) as sim:
         dept = cfg.departments["social_security"]
-        adapter = build_adapter(dept, tables=cfg.code_tables,
-                                secrets={"HUB_SOCIAL_SECURITY_PASSWORD": SECRET},
+        adapter = build_adapter(dept, secrets={"HUB_SOCIAL_SECURITY_PASSWORD": SECRET},
                                 overrides={"endpoint": sim.url, "ca_bundle": str(pki.ca_file),
                                            "operation_timeout_s": 5})
         assert adapter.submit(leg_request(cfg, "social_security", case,
                                           f"{uuid.uuid4()}:social_security")).department_ref
         adapter.close()
-        wrong = build_adapter(dept, tables=cfg.code_tables,
-                              secrets={"HUB_SOCIAL_SECURITY_PASSWORD": SECRET + "x"},
+        wrong = build_adapter(dept, secrets={"HUB_SOCIAL_SECURITY_PASSWORD": SECRET + "x"},
                               overrides={"endpoint": sim.url, "ca_bundle": str(pki.ca_file),
                                          "operation_timeout_s": 5})
         with pytest.raises(TransientError) as err:

@@ -148,7 +148,12 @@ def test_submit_is_audited_with_the_clerk_and_found_by_tracking_code(
 
     get_settings(fresh=True)
     assert main(["trace", code]) == 0
-    assert "clerk 张三 (zhangsan, village 513401101201): submitted" in capsys.readouterr().out
+    assert ("clerk 张三 (zhangsan, village 513401101201): submitted with 2 file(s): "
+            "household_register, id_card") in capsys.readouterr().out
+    # each upload is audited with the clerk who made it, before any case names it
+    uploads = [e.entry for e in api.store.audit_entries() if e.entry.get("kind") == "clerk_uploaded"]
+    assert {(u["clerk_login"], u["material"]) for u in uploads} == {
+        ("zhangsan", "id_card"), ("zhangsan", "household_register")}
     assert main(["audit", "verify"]) == 0
 
 

@@ -31,8 +31,7 @@ def _status_bytes(field: str) -> int:
 def main(kind: str, url: str) -> None:
     config = load_config(ROOT / "config")
     name, key = DEPARTMENTS[kind]
-    adapter = build_adapter(config.departments[name], tables=config.code_tables,
-                            secrets={"HUB_SOCIAL_SECURITY_PASSWORD": "x",
+    adapter = build_adapter(config.departments[name], secrets={"HUB_SOCIAL_SECURITY_PASSWORD": "x",
                                      "HUB_CIVIL_AFFAIRS_TOKEN": "x"},
                             overrides={key: url})
     before = _status_bytes("VmRSS")

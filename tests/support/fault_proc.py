@@ -46,6 +46,7 @@ def bus_factory(settings: Settings, lease_s: float | None) -> Callable[[], Bus]:
 def run_core(args: argparse.Namespace) -> None:
     from hub.outbox.relay import Relay
     from hub.runtime.wiring import Runtime
+    from hub.tracking.outbox import TrackedOutbox
 
     settings = get_settings(fresh=True)
     rt = Runtime.open(settings)
@@ -54,7 +55,7 @@ def run_core(args: argparse.Namespace) -> None:
         bus = rt.new_bus()
         if args.relay_delay_s > 0:
             bus = cast(Bus, SlowDispatch(bus, args.relay_delay_s))
-        relay = Relay(rt.store, bus, bell=rt.outbox_bell)
+        relay = Relay(TrackedOutbox(rt.store, rt.tracker), bus, bell=rt.outbox_bell)
         thread = threading.Thread(target=relay.run, args=(rt.stop,), name="relay", daemon=True)
         thread.start()
         rt.threads.append(thread)
@@ -87,7 +88,7 @@ def run_worker(args: argparse.Namespace) -> None:
     bus = bus_factory(settings, args.lease_s)()
     bus.declare(tiers_of(cfg.departments))
     blobs = open_blob_store(settings)
-    adapter = build_adapter(dept, tables=cfg.code_tables)
+    adapter = build_adapter(dept)
     ledger = Ledger(settings.data_dir / f"worker-{dept.name}.db")
     worker = DepartmentWorker(dept.name, cfg, bus, adapter, ledger,
                               open_attachment=lambda ref: blobs.open(ref.id, ref.sha256))

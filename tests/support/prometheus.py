@@ -163,6 +163,8 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
 def exercise_every_family() -> Callable[[], None]:
     """Touch every family in ``hub.observability.metrics`` once; returns a function removing
     the gauge sources."""
+    from hub.bus.base import QueueStats
+    from hub.domain.circuit import CircuitState
     from hub.observability import metrics
 
     metrics.case_received("birth_registration", "accepted")
@@ -177,10 +179,12 @@ def exercise_every_family() -> Callable[[], None]:
     metrics.http_request("/v1/cases/{case_id}", "GET", 200, 0.01)
     removers = [
         metrics.GAUGES.add_queue_stats(
-            lambda: {"social_security": metrics.QueueStats(depth=3, oldest_age_s=12.5)}),
+            lambda: {"social_security": QueueStats(depth=3, oldest_age_s=12.5)}),
         metrics.GAUGES.add_outbox_pending(lambda: 2),
-        metrics.GAUGES.add_circuit_state("social_security", lambda: metrics.CircuitState.CLOSED),
+        metrics.GAUGES.add_circuit_state("social_security", lambda: CircuitState.CLOSED.gauge),
         metrics.GAUGES.add_bus_up(lambda: True),
+        metrics.GAUGES.add_audit_unsealed_age(lambda: 0.05),
+        metrics.TOWN_CASES.add(lambda: {("513401101", "TOWN_HOUSE"): (2, 1)}),
     ]
 
     def remove() -> None:

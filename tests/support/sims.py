@@ -61,7 +61,6 @@ class Running:
 def soap_sim(hub_config: HubConfig) -> Iterator[Running]:
     with SoapSim(credentials=("village_hub", "s3cret")) as sim:
         adapter = build_adapter(hub_config.departments["social_security"],
-                                tables=hub_config.code_tables,
                                 secrets={"HUB_SOCIAL_SECURITY_PASSWORD": "s3cret"},
                                 overrides={"endpoint": sim.url, "operation_timeout_s": 2})
         yield Running(sim, adapter)
@@ -72,7 +71,6 @@ def soap_sim(hub_config: HubConfig) -> Iterator[Running]:
 def rest_sim(hub_config: HubConfig) -> Iterator[Running]:
     with RestSim(token="t0ken") as sim:
         adapter = build_adapter(hub_config.departments["civil_affairs"],
-                                tables=hub_config.code_tables,
                                 secrets={"HUB_CIVIL_AFFAIRS_TOKEN": "t0ken"},
                                 overrides={"base_url": sim.url, "timeout_s": 2})
         yield Running(sim, adapter)
@@ -111,7 +109,6 @@ def sftp_sim(hub_config: HubConfig, tmp_path: Path, ssh_keys: SshKeys) -> Iterat
         known_hosts = tmp_path / "known_hosts"
         known_hosts.write_text(sim.known_hosts_line())
         adapter = build_adapter(hub_config.departments["medical_insurance"],
-                                tables=hub_config.code_tables,
                                 overrides=sftp_overrides(sim, known_hosts, ssh_keys.key_file))
         yield Running(sim, adapter)
         adapter.close()

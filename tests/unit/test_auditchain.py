@@ -124,6 +124,9 @@ class FakeStore:
     def audit_head(self) -> tuple[int, str]:
         return (self.entries[-1].seq, self.entries[-1].hash) if self.entries else (0, GENESIS)
 
+    def unsealed(self) -> tuple[int, float]:
+        return 0, 0.0
+
     def close(self) -> None:
         pass
 

@@ -16,7 +16,8 @@ import pytest
 
 from hub.config.settings import Settings
 from hub.domain.errors import PermanentError
-from hub.evidence.blobs import TAG, BlobInfo, BlobStore, _read_header, open_blob_store
+from hub.evidence.blob_format import TAG, read_header
+from hub.evidence.blobs import BlobInfo, BlobStore, open_blob_store
 from hub.evidence.keys import KeyRing
 
 FRAME = 1024
@@ -45,7 +46,7 @@ def read(store: BlobStore, info: BlobInfo, **kw: bool) -> bytes:
 def frame_offsets(store: BlobStore, info: BlobInfo) -> tuple[int, int]:
     """(offset of frame 0, width of a full frame) in the blob file."""
     with open(store.path(info.id), "rb") as fh:
-        header = _read_header(fh, info.id)
+        header = read_header(fh, info.id)
     return len(header.raw), FRAME + TAG
 
 

@@ -11,6 +11,8 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.bus.base import QueueStats
+from hub.domain.circuit import CircuitState
 from hub.domain.errors import ConfigError
 from hub.observability import metrics
 from hub.observability.metrics_http import (
@@ -31,6 +33,8 @@ EXPECTED_FAMILIES = {
     "hub_results_refused",
     "hub_circuit_state", "hub_bus_up", "hub_build_info", "hub_http_requests",
     "hub_http_request_duration_seconds", "hub_metrics_source_errors",
+    "hub_audit_unsealed_age_seconds",
+    "hub_town_cases_open", "hub_town_cases_overdue",
 }
 
 
@@ -107,8 +111,8 @@ def test_unconfigured_labels_are_capped() -> None:
 
 def test_scrape_time_gauges_combine_sources_and_survive_failing_ones() -> None:
     # Given two queue sources, an outbox, a broken source and a bus that is down
-    metrics.GAUGES.add_queue_stats(lambda: {"social_security": metrics.QueueStats(4, 30.0)})
-    metrics.GAUGES.add_queue_stats(lambda: {"social_security": metrics.QueueStats(1, 90.0)})
+    metrics.GAUGES.add_queue_stats(lambda: {"social_security": QueueStats(4, 30.0)})
+    metrics.GAUGES.add_queue_stats(lambda: {"social_security": QueueStats(1, 90.0)})
     metrics.GAUGES.add_outbox_pending(lambda: 7)
     errors_before = value("hub_metrics_source_errors_total", source="outbox")
 
@@ -116,7 +120,7 @@ def test_scrape_time_gauges_combine_sources_and_survive_failing_ones() -> None:
         raise RuntimeError("store unavailable")
 
     metrics.GAUGES.add_outbox_pending(broken)
-    metrics.GAUGES.add_circuit_state("medical_insurance", lambda: metrics.CircuitState.OPEN)
+    metrics.GAUGES.add_circuit_state("medical_insurance", lambda: CircuitState.OPEN.gauge)
     metrics.GAUGES.add_bus_up(lambda: True)
     remove_bus = metrics.GAUGES.add_bus_up(lambda: False)
     # When scraped, then values are combined and the failure is counted, not raised

@@ -21,6 +21,7 @@ from hub.intake.api import (
     routes_cases,
     routes_catalogue,
     routes_health,
+    routes_uploads,
     sse,
 )
 from hub.intake.api.context import ApiContext
@@ -39,7 +40,7 @@ def create_app(ctx: ApiContext, mounts: Sequence[tuple[str, ASGIApp]] = ()) -> F
     errors.install(app)
     openapi.install(app)
     for module in (routes_health, routes_catalogue, routes_cases, routes_attachments, sse,
-                   routes_callbacks):
+                   routes_callbacks, routes_uploads):
         app.include_router(module.routes)
     web.install(app)  # the clerk's workbench at / (hub.web)
     for path, asgi in mounts:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from hub.config.loading import HubConfig
 from hub.config.settings import Settings
 from hub.evidence.blobs import BlobStore
 from hub.intake.group_commit import GroupCommitter
+from hub.observability.hooks import tracker_hook
 from hub.store.base import Store
+from hub.tracking.tracker import StatusTracker
 
 
 def _always_ready() -> bool:
@@ -32,6 +34,11 @@ class ApiContext:
     # per batch, not per case). Created on first use when not given; whoever passes one in
     # closes it (``hub serve`` does, after the HTTP server stopped).
     committer: GroupCommitter | None = None
+    # Secrets by name (callback secrets) before the environment (``hub.config.secrets``).
+    secrets: Mapping[str, str] | None = None
+    # The one writer of leg state (callbacks, supplements); the runtime passes its own so its
+    # hooks hear these changes too. Created on first use when not given.
+    tracker: StatusTracker | None = None
     _committer_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                             repr=False, compare=False)
 
@@ -42,3 +49,9 @@ class ApiContext:
                 if self.committer is None:
                     self.committer = GroupCommitter(self.store)
         return self.committer
+
+    def legs(self) -> StatusTracker:
+        """The status tracker every leg change of the API goes through."""
+        if self.tracker is None:
+            self.tracker = StatusTracker(self.store, tracker_hook(self.store))
+        return self.tracker

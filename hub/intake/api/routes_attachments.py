@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.domain.errors import PermanentError, Problem
 from hub.domain.models import utcnow
+from hub.domain.reasons import Reason
 from hub.intake.api.auth import context
 from hub.intake.api.errors import ApiError
 from hub.intake.api.limits import declared_length, too_large
@@ -68,9 +69,9 @@ async def upload(request: Request, terminal: TerminalDep) -> JSONResponse:
         info = await run_in_threadpool(writer.commit, sha)
     except PermanentError as exc:
         writer.abort()
-        if exc.reason == "too_large":
+        if exc.reason == Reason.TOO_LARGE:
             raise too_large(limit) from None
-        if exc.reason == "hash_mismatch":
+        if exc.reason == Reason.HASH_MISMATCH:
             raise ApiError.one(422, "attachment.hash_mismatch",
                                "文件内容与声明的SHA-256不一致，请重新上传",
                                "X-Content-SHA256") from None

@@ -166,7 +166,7 @@ def _supplement(ctx: ApiContext, terminal: Terminal, case_id: uuid.UUID,
         raise ApiError(422, problems)
     message = case_router.supplement(row.case, body.department, body.attachments, body.form,
                                      ctx.config)
-    result = ctx.store.add_supplement(case_id, body.department, message)
+    result = ctx.legs().supplement(case_id, body.department, message)
     if result.in_use:
         raise in_use(body.attachments, result.in_use)
     if not result.applied:

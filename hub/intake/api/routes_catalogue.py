@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from hub.config.catalogue import CatalogueItem, FormField, Material
+from hub.config.catalogue import TOWN, CatalogueItem, FormField, Material
 from hub.config.loading import HubConfig
 from hub.intake.api.auth import context
 from hub.intake.api.errors import ApiError
@@ -31,6 +31,7 @@ _WIDGETS = {"string": "text", "int": "number", "number": "number", "bool": "yes_
             "date": "date", "enum": "select"}
 
 
+TOWN_TITLE = "乡镇便民服务中心"
 DECIDED_ZH = {"village": "村里当场办结", "town": "乡镇窗口审批", "departments": "部门审批"}
 
 
@@ -48,13 +49,13 @@ def _materials(materials: tuple[Material, ...]) -> list[dict[str, Any]]:
 
 def item_view(item: CatalogueItem, cfg: HubConfig) -> dict[str, Any]:
     def titles(names: tuple[str, ...]) -> list[dict[str, str]]:
-        return [{"code": d, "title": cfg.departments[d].title if d in cfg.departments else d}
-                for d in names]
+        return [{"code": d, "title": cfg.departments[d].title if d in cfg.departments
+                 else TOWN_TITLE if d == TOWN else d} for d in names]
 
     return {
         "code": item.code, "name": item.name, "title": item.title,
         "group": labels.group(item), "synonyms": list(labels.synonyms(item)),
-        "departments": titles(item.departments),
+        "departments": titles(item.deciders),
         "decided_by": item.decided_by, "decided_by_label": DECIDED_ZH[item.decided_by],
         "materials": _materials(item.materials),
         "related": [{"relation": r.value, "label": labels.RELATION_ZH.get(r.value, r.value)}

@@ -43,8 +43,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-from hub.observability.metrics.gauges import CircuitState, GaugeSource, QueueStats
+from hub.observability.metrics.gauges import GaugeSource
 from hub.observability.metrics.labels import OTHER, ROUTE_TEMPLATE, TOKEN, LabelSet
+from hub.observability.metrics.town_gauges import TownCaseSource
 
 __all__ = [
     "DEPARTMENTS",
@@ -53,10 +54,9 @@ __all__ = [
     "OTHER",
     "REGISTRY",
     "UNMATCHED",
-    "CircuitState",
     "GaugeSource",
     "LabelSet",
-    "QueueStats",
+    "TownCaseSource",
     "case_received",
     "case_settled",
     "configure_labels",
@@ -134,6 +134,8 @@ BUILD_INFO = Info("hub_build", "Version of the running hub.", registry=REGISTRY)
 
 GAUGES = GaugeSource(department_label=DEPARTMENTS)
 REGISTRY.register(GAUGES)
+TOWN_CASES = TownCaseSource()  # hub_town_cases_open / _overdue (hub.town registers the source)
+REGISTRY.register(TOWN_CASES)
 
 
 def _version() -> str:

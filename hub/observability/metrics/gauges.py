@@ -13,34 +13,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import Generic, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hub.bus.base import QueueStats
 from hub.observability.metrics.labels import LabelSet
 
 log = logging.getLogger(__name__)
 Unregister = Callable[[], None]
 _T = TypeVar("_T")
-
-
-class CircuitState(IntEnum):
-    """Values of ``hub_circuit_state``."""
-
-    CLOSED = 0
-    HALF_OPEN = 1
-    OPEN = 2
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    """One department queue at scrape time: waiting messages and the oldest one's age."""
-
-    depth: int
-    oldest_age_s: float = 0.0
 
 
 class _Sources(Generic[_T]):
@@ -83,7 +66,9 @@ class GaugeSource(Collector):
     """Gauges evaluated at scrape time from callables that processes register.
 
     ``add_queue_stats(fn -> {department: QueueStats})``, ``add_outbox_pending(fn -> int)``,
-    ``add_circuit_state(department, fn -> CircuitState | int)``, ``add_bus_up(fn -> bool)``;
+    ``add_circuit_state(department, fn -> int)`` (``hub.domain.circuit.CircuitState.gauge``),
+    ``add_bus_up(fn -> bool)``, ``add_audit_unsealed_age(fn -> seconds)`` (the maximum of its
+    sources);
     each returns a function that unregisters it. Several sources of one kind combine: depths and
     pending counts add up, ages and circuit states take the maximum, the bus is up only if every
     source says so. Callables run on the scrape thread: keep them cheap (one indexed query).
@@ -93,11 +78,12 @@ class GaugeSource(Collector):
         self._dept = department_label
         self.lock = threading.Lock()
         self._next = 0
-        self._errors = {"queue": 0, "outbox": 0, "circuit": 0, "bus": 0}
+        self._errors = {"queue": 0, "outbox": 0, "circuit": 0, "bus": 0, "audit": 0}
         self._queues: _Sources[Mapping[str, QueueStats]] = _Sources("queue", self)
         self._outbox: _Sources[int] = _Sources("outbox", self)
         self._circuits: _Sources[int] = _Sources("circuit", self)
         self._bus: _Sources[bool] = _Sources("bus", self)
+        self._unsealed: _Sources[float] = _Sources("audit", self)
 
     def next_key(self) -> int:
         self._next += 1
@@ -119,9 +105,12 @@ class GaugeSource(Collector):
     def add_bus_up(self, fn: Callable[[], bool]) -> Unregister:
         return self._bus.add(fn)
 
+    def add_audit_unsealed_age(self, fn: Callable[[], float]) -> Unregister:
+        return self._unsealed.add(fn)
+
     def clear(self) -> None:
         """Drop every registered source (tests; a component shutting down)."""
-        for sources in (self._queues, self._outbox, self._circuits, self._bus):
+        for sources in (self._queues, self._outbox, self._circuits, self._bus, self._unsealed):
             sources.clear()
 
     @staticmethod
@@ -139,6 +128,9 @@ class GaugeSource(Collector):
                 "hub_circuit_state", "Department circuit breaker: 0 closed, 1 half-open, 2 open.",
                 labels=["department"]),
             GaugeMetricFamily("hub_bus_up", "1 when the bus connection is up, else 0."),
+            GaugeMetricFamily(
+                "hub_audit_unsealed_age_seconds",
+                "Age of the oldest audit entry or feed event not yet sealed by the sequencer."),
         )
 
     @staticmethod
@@ -151,14 +143,14 @@ class GaugeSource(Collector):
         return [*self._families(), self._errors_family()]
 
     def collect(self) -> Iterable[Metric]:
-        depth_f, age_f, outbox_f, circuit_f, bus_f = self._families()
+        depth_f, age_f, outbox_f, circuit_f, bus_f, unsealed_f = self._families()
         depth: dict[str, float] = {}
         age: dict[str, float] = {}
         for _, stats in self._queues.call():
             for dept, st in stats.items():
                 d = self._dept(dept)
                 depth[d] = depth.get(d, 0.0) + float(st.depth)
-                age[d] = max(age.get(d, 0.0), float(st.oldest_age_s))
+                age[d] = max(age.get(d, 0.0), float(st.oldest_age_s or 0.0))
         for d in sorted(depth):
             depth_f.add_metric([d], depth[d])
             age_f.add_metric([d], age[d])
@@ -174,8 +166,11 @@ class GaugeSource(Collector):
         bus = self._bus.call()
         if bus:
             bus_f.add_metric([], 1.0 if all(up for _, up in bus) else 0.0)
+        unsealed = self._unsealed.call()
+        if unsealed:
+            unsealed_f.add_metric([], max(float(v) for _, v in unsealed))
         errors = self._errors_family()
         with self.lock:
             for kind, n in sorted(self._errors.items()):
                 errors.add_metric([kind], n)
-        return [depth_f, age_f, outbox_f, circuit_f, bus_f, errors]
+        return [depth_f, age_f, outbox_f, circuit_f, bus_f, unsealed_f, errors]
