@@ -103,6 +103,10 @@ def test_house_building_reviewed_supplemented_approved_and_the_notice_verified(
         expect(reviewer.locator(".scans img")).to_have_count(3)
         reviewer.click("#btn-materials")  # nothing ticked: refused, said next to the form
         expect(reviewer.locator(".error")).to_have_text("请勾选需要补充的材料")
+        # the scan is shown in the page (it may still be loading under load: wait for it)
+        reviewer.wait_for_function(
+            "() => { const i = document.querySelector('.scans img');"
+            " return i !== null && i.complete && i.naturalWidth > 0; }", timeout=15_000)
         assert reviewer.locator(".scans img").first.evaluate("i => i.naturalWidth") == 40
         reviewer.check("input[name=materials][value=neighbours_consent]")
         reviewer.fill("form[action$='/materials'] input[name=note]", "请补四邻签字的意见书")

@@ -66,8 +66,14 @@ def test_one_answer_applied_by_every_instance_at_once_changes_the_leg_once(
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sorted(r.applied for r in results) == [False, False, False, True]
     assert all(r.duplicate for r in results if not r.applied)
-    history = stores[1].case_history(case.case_id)
-    assert [h.kind for h in history] == ["case_created", "leg_event"]
+    # the audit entries are chained by the sequencer soon after commit: wait for the seal
+    deadline = time.monotonic() + 15
+    while True:
+        kinds = [h.kind for h in stores[1].case_history(case.case_id)]
+        if len(kinds) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert kinds == ["case_created", "leg_event"]
 
 
 def test_competing_relays_claim_disjoint_rows_and_take_over_a_dead_ones(

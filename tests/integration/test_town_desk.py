@@ -15,6 +15,7 @@ from hub.accounts.clerks import Accounts
 from hub.cli.trace import describe
 from hub.config.catalogue import TOWN
 from hub.config.loading import HubConfig, load_config
+from hub.domain import workdays
 from hub.domain.models import Case, LegState
 from hub.intake.split_legs import route
 from hub.observability import metrics
@@ -109,16 +110,16 @@ def test_an_overdue_case_raises_the_gauge(store: SqlStore, cfg: HubConfig) -> No
         labels = {"town": "513401101", "item": "TOWN_HOUSE"}
         assert metrics.REGISTRY.get_sample_value("hub_town_cases_open", labels) == 1
         assert metrics.REGISTRY.get_sample_value("hub_town_cases_overdue", labels) == 0
-        # 21 days later: past the item's 20-day deadline
+        # 40 calendar days later: past the item's 20 working days whatever the holidays
         with store._write("test_backdate") as tx:
             tx.conn.execute(update(t.cases).where(t.cases.c.case_id == str(case.case_id))
-                            .values(created_us=t_us_days_ago(21)))
+                            .values(created_us=t_us_days_ago(40)))
         assert metrics.REGISTRY.get_sample_value("hub_town_cases_overdue", labels) == 1
-        # the queue marks it overdue, and one 19 days old (1 day left) as due soon
+        # the queue marks it overdue, and one whose 20 working days end within 2 days as due soon
         soon = submit(store, cfg, VILLAGE)
         with store._write("test_backdate") as tx:
             tx.conn.execute(update(t.cases).where(t.cases.c.case_id == str(soon.case_id))
-                            .values(created_us=t_us_days_ago(19)))
+                            .values(created_us=_due_in_a_day_us()))
         now = dt.datetime.now(dt.UTC)
         seen = {c.row.case_id: c.urgency(now) for c in Desk(store, cfg).cases("513401101")}
         assert seen == {case.case_id: "overdue", soon.case_id: "due_soon"}
@@ -156,3 +157,14 @@ def test_users_cli_adds_town_staff_with_roles(capsys: pytest.CaptureFixture[str]
     assert main(["users", "add", "--village", "513401101201", "--role", "reviewer",
                  "--name", "村里人"]) == 2
     capsys.readouterr()
+
+
+def _due_in_a_day_us() -> int:
+    """A submission time whose 20-working-day limit (TOWN_HOUSE) ends 1-2 days from now."""
+    now = dt.datetime.now(dt.UTC)
+    for hours in range(24 * 20, 24 * 60):
+        created = now - dt.timedelta(hours=hours)
+        left = (workdays.deadline(created, 20) - now).total_seconds() / 86400
+        if 0 < left <= 2:
+            return int(created.timestamp() * 1_000_000)
+    raise AssertionError("no submission time is due within 2 days")
