@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="run each pair after, then before (a second run evens out drift)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hub-before-") as tmp:
-        archive = subprocess.run(["git", "archive", args.base, "hub", "adapters", "simulators"], cwd=REPO, check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(["git", "archive", args.base, "hub", "adapters", "simulators"],
+                                 cwd=REPO, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         trees: tuple[tuple[str, str | None], ...] = (("before", tmp), ("after", None))
         if args.after_first:
