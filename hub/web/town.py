@@ -29,6 +29,10 @@ from hub.web.render import render
 from hub.web.session import Refused, check_csrf, clerk_action, clerk_page, context
 
 routes = APIRouter(include_in_schema=False)
+
+# How often an open queue page redraws its rows (app.js): a case a village submits, or one a
+# colleague moves on, shows up without the staff reloading the page.
+QUEUE_REFRESH_S = 10
 PageSession = Annotated[Session, Depends(clerk_page)]
 ActionSession = Annotated[Session, Depends(clerk_action)]
 MAX_SCAN_BYTES = 50 * 1024 * 1024
@@ -86,7 +90,7 @@ def _queue_row(d: Desk, c: TownCase, now: dt.datetime) -> dict[str, object]:
 
 @routes.get("/town")
 def queue_page(request: Request, session: PageSession, item: str = "", village: str = "",
-               show: str = "open") -> Response:
+               show: str = "open", partial: bool = False) -> Response:
     staff = _staff(request, session)
     d = desk(request)
     now = dt.datetime.now(dt.UTC)
@@ -98,8 +102,9 @@ def queue_page(request: Request, session: PageSession, item: str = "", village: 
             and (not village or r["village_code"] == village)]
     order = {"overdue": 0, "due_soon": 1, "ok": 2, "closed": 3}
     rows.sort(key=lambda r: (order[str(r["urgency"])], -int(str(r["age"]))))
-    return _page(request, session, staff, "town_queue.html", rows=rows, items=items,
-                 villages=villages, item=item[:32], village_code=village[:12], show=show)
+    return _page(request, session, staff, "_town_queue_rows.html" if partial else
+                 "town_queue.html", rows=rows, items=items, villages=villages, item=item[:32],
+                 village_code=village[:12], show=show, refresh_s=QUEUE_REFRESH_S)
 
 
 def _scans(request: Request, c: TownCase) -> list[dict[str, object]]:

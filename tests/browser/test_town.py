@@ -241,6 +241,45 @@ def test_a_message_to_three_villages_two_read_it_the_town_sees_two_of_three(
         ctx.close()
 
 
+def test_an_open_queue_shows_a_new_village_case_without_a_reload(
+        chromium: Any, town: Town, tmp_path: Path) -> None:
+    wb = town.wb
+    staff_ctx, clerk_ctx = (chromium.new_context(locale="zh-CN",
+                                                 viewport={"width": 1366, "height": 900})
+                            for _ in range(2))
+    for ctx in (staff_ctx, clerk_ctx):
+        ctx.set_default_timeout(20_000)
+    try:
+        # The approver has the queue open (a marker tells whether the page was reloaded)
+        staff = staff_ctx.new_page()
+        sign_in(staff, wb, town.approver)
+        expect(staff.locator("h1")).to_have_text("待办案件")
+        staff.evaluate("() => { window.__drawn_once = true; }")
+        # A village submits 我要修房子 meanwhile
+        clerk = clerk_ctx.new_page()
+        sign_in(clerk, wb)
+        clerk.goto(wb.url + "/items/TOWN_HOUSE/apply")
+        fill_applicant(clerk, "孙有田", valid_id(171))
+        clerk.fill("[data-path='form.floor_area_m2'] input", "90")
+        clerk.fill("[data-path='form.floors'] input", "1")
+        attach(clerk, "id_card", [scan_png(tmp_path / "身份证.png")])
+        attach(clerk, "household_register", [scan_png(tmp_path / "户口簿.png", 150)])
+        attach(clerk, "house_plan", [scan_png(tmp_path / "设计图.png", 100)])
+        clerk.click("#submit")
+        expect(clerk.locator("h1")).to_have_text("受理回执")
+        code = clerk.locator("#tracking-code").inner_text().strip()
+        # Then the case shows up in the open queue by itself, the page never reloaded
+        row = staff.locator(f"tr[data-code='{code}']")
+        expect(row).to_contain_text("我要修房子", timeout=30_000)
+        expect(row).to_contain_text("待审查")
+        assert staff.evaluate("() => window.__drawn_once === true")
+        wb.shot(staff, "town-queue-live")
+        assert not offending(staff.locator("body").inner_text(), (town.approver,))
+    finally:
+        for ctx in (staff_ctx, clerk_ctx):
+            ctx.close()
+
+
 def _case_id(wb: Workbench, code: str) -> Any:
     from hub.web.lookup import case_id_for_code
 

@@ -268,6 +268,23 @@
     });
   }
 
+  // ---- the town queue redraws its rows every few seconds ---------------------------------
+  var queue = $("#town-queue");
+  if (queue) {
+    setInterval(function () {
+      if (document.hidden) { return; }
+      fetch("/town" + location.search + (location.search ? "&" : "?") + "partial=1", { credentials: "same-origin" })
+        .then(function (r) {
+          offline(false);
+          // signed out meanwhile: the page itself shows the sign-in form
+          if (!r.ok || new URL(r.url).pathname !== "/town") { location.reload(); return null; }
+          return r.text();
+        })
+        .then(function (html) { if (html !== null && queue.innerHTML.trim() !== html.trim()) { queue.innerHTML = html; } })
+        .catch(function () { offline(true); });
+    }, 1000 * Number(queue.getAttribute("data-every-s") || 10));
+  }
+
   // ---- live updates from the village's event stream -------------------------------------
   var rows = $("#case-rows"), live = $("#case-live");
   function refreshRows() {
