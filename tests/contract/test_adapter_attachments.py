@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,6 +96,13 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def archived(sim: Any, key: str) -> bool:
+    """Filed, and the simulator has moved the leg's files and then its batch to ``processed/``
+    (it counts the filing first: reading ``processed/`` on ``filed`` alone races the move)."""
+    batch = sim.root / "processed" / file_name("medical_insurance", key, "submit")
+    return bool(sim.core.filed[key] == 1 and batch.exists())
+
+
 def sha_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -127,7 +135,7 @@ def test_sftp_files_land_before_the_batch_and_are_listed(sftp_sim: Running, hub_
     # given a leg with two files, when the hub submits it
     sftp_sim.adapter.submit(with_files(hub_config, "medical_insurance", key, files))
     # then the department files it once, with both files next to the batch, hashes matching
-    wait_for(lambda: sim.core.filed[key] == 1)
+    wait_for(lambda: archived(sim, key))
     done = sim.root / "processed"
     names = [attachment_name("medical_insurance", key, "submit", n, b.ref.sha256)
              for n, b in enumerate(files, start=1)]
@@ -163,7 +171,7 @@ def test_sftp_batch_waits_for_every_file(sftp_sim: Running, hub_config: HubConfi
     # when the server takes files again and the hub resends, then it is filed once, complete
     sim.faults.reject_keys.clear()
     sftp_sim.adapter.submit(with_files(hub_config, "medical_insurance", key, files))
-    wait_for(lambda: sim.core.filed[key] == 1)
+    wait_for(lambda: archived(sim, key))
     assert sim.attachment_bytes[key] == sum(b.ref.size for b in files)
 
 
@@ -224,7 +232,7 @@ def test_sftp_delivers_from_the_real_blob_store_and_stops_on_a_tampered_blob(
         attachments=tuple(refs), open_attachment=lambda ref: blobs.open(ref.id, ref.sha256))
     # when the worker-shaped request is submitted, then the department files it with both files
     sftp_sim.adapter.submit(request)
-    wait_for(lambda: sftp_sim.sim.core.filed["leg-yb-store"] == 1)
+    wait_for(lambda: archived(sftp_sim.sim, "leg-yb-store"))
     # given one stored blob is then altered on disk, when the leg is delivered again
     path = blobs.path(refs[0].id)
     data = bytearray(path.read_bytes())
@@ -244,7 +252,7 @@ def test_sftp_50mb_file_streams_in_flat_memory(sftp_sim: Running, hub_config: Hu
     big = make_blob(50, 50 * MIB, "video", "video/mp4")
     request = with_files(hub_config, "medical_insurance", "leg-yb-big", [big])
     growth = peak_growth_mib(lambda: sftp_sim.adapter.submit(request))
-    wait_for(lambda: sftp_sim.sim.core.filed["leg-yb-big"] == 1, timeout_s=30)
+    wait_for(lambda: archived(sftp_sim.sim, "leg-yb-big"), timeout_s=30)
     assert sftp_sim.sim.attachment_bytes["leg-yb-big"] == 50 * MIB
     assert growth < 40, f"peak RSS grew {growth:.1f} MiB for a 50 MiB file"
 
